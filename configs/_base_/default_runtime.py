@@ -1,0 +1,25 @@
+default_scope = 'rsretrieval'
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='mR', rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+# Converts numpy content of checkpoints so they load with torch.load(weights_only=True).
+custom_hooks = [dict(type='SafeCheckpointHook')]
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+log_processor = dict(window_size=20, by_epoch=True)
+log_level = 'INFO'
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,15 @@
+# Short CPU schedule: AdamW, linear warm-up, cosine decay; the pretrained text
+# encoder learns 10x slower than the randomly initialised image side.
+max_epochs = 5
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=3e-4, weight_decay=0.02),
+    paramwise_cfg=dict(custom_keys={'text_encoder': dict(lr_mult=0.1)}),
+    clip_grad=dict(max_norm=5.0),
+)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs, eta_min=1e-6),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
+auto_scale_lr = dict(enable=False, base_batch_size=32)

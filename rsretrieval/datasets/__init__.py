@@ -1,0 +1,18 @@
+"""Datasets, annotation readers and transforms."""
+
+from .annotations import ANN_FORMATS, AnnotationError, ImageRecord, detect_format, load_annotations
+from .caption_dataset import RSCaptionDataset
+from .synthetic import DemoSceneDataset, make_demo_dataset
+from .text import clean_caption
+
+__all__ = [
+    'ANN_FORMATS',
+    'AnnotationError',
+    'DemoSceneDataset',
+    'ImageRecord',
+    'RSCaptionDataset',
+    'clean_caption',
+    'detect_format',
+    'load_annotations',
+    'make_demo_dataset',
+]

@@ -1,0 +1,166 @@
+"""The remote-sensing image-caption dataset."""
+
+from __future__ import annotations
+
+import os
+
+from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
+from PIL import Image, UnidentifiedImageError
+
+from rsretrieval.registry import DATASETS
+
+from .annotations import ANN_FORMATS, AnnotationError, ImageRecord, load_annotations
+from .text import clean_caption
+
+
+@DATASETS.register_module()
+class RSCaptionDataset(BaseDataset):
+    """Images with several captions each (RSICD, RSITMD, UCM, Sydney, ...).
+
+    In train mode the dataset has one item per (image, caption) pair with the
+    keys ``img_path``, ``caption``, ``image_id`` (image index in the split) and
+    ``caption_id``. In test mode it has one item per image (``img_path``,
+    ``image_id``) and exposes the captions and ground truth as attributes:
+
+    - ``image_paths``: list of image paths, index = image id;
+    - ``captions``: list of cleaned captions, index = caption id;
+    - ``img2txt[i]``: caption ids of image ``i``;
+    - ``txt2img[t]``: image id of caption ``t``.
+
+    Everything is checked when the dataset is built: annotation syntax, the
+    split, empty captions, and that every image exists and is a readable image
+    (its header is decoded), so a bad file fails before training starts.
+
+    Args:
+        ann_file: Annotation file (or precomp folder), relative to ``data_root``.
+        data_root: Dataset root.
+        data_prefix: ``dict(img_path=...)``, the image folder under ``data_root``.
+        ann_format: ``'auto'``, ``'karpathy'``, ``'precomp'`` or ``'albef'``.
+        split: ``'train'``, ``'val'`` or ``'test'``.
+        max_words: Captions are cut to this many words.
+        check_images: Open every image header at build time.
+        empty_captions: What to do with a caption that is empty after
+            cleaning: ``'error'`` (default) raises naming its file and line;
+            ``'drop'`` removes it and logs how many were dropped and where (the
+            RSITMD release has 20 empty lines in ``train_caps.txt``). An image
+            left without captions is always an error.
+        **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
+            (``pipeline``, ``test_mode``, ``indices``, ``lazy_init``, ...).
+    """
+
+    METAINFO = dict(dataset_name='rs_captions')
+
+    def __init__(
+        self,
+        ann_file: str,
+        data_root: str = '',
+        data_prefix: dict | None = None,
+        ann_format: str = 'auto',
+        split: str = 'train',
+        max_words: int = 30,
+        check_images: bool = True,
+        empty_captions: str = 'error',
+        **kwargs,
+    ) -> None:
+        if empty_captions not in ('error', 'drop'):
+            raise ValueError(f"empty_captions must be 'error' or 'drop', got {empty_captions!r}")
+        self.empty_captions = empty_captions
+        if ann_format != 'auto' and ann_format not in ANN_FORMATS:
+            raise ValueError(f"ann_format must be 'auto' or one of {ANN_FORMATS}, got {ann_format!r}")
+        self.ann_format = ann_format
+        self.split = split
+        self.max_words = max_words
+        self.check_images = check_images
+        self._captions: list[str] = []
+        self._img2txt: list[list[int]] = []
+        self._txt2img: list[int] = []
+        self._image_paths: list[str] = []
+        super().__init__(
+            ann_file=ann_file,
+            data_root=data_root,
+            data_prefix=data_prefix if data_prefix is not None else dict(img_path=''),
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ loading
+    def load_data_list(self) -> list[dict]:
+        records = load_annotations(self.ann_file, self.split, self.ann_format)
+        image_root = self.data_prefix.get('img_path', '') or self.data_root
+        self._image_paths, self._captions, self._img2txt, self._txt2img = [], [], [], []
+        dropped: list[str] = []
+        for image_id, rec in enumerate(records):
+            path = os.path.join(image_root, rec.filename)
+            if self.check_images:
+                _check_image(path, rec)
+            self._image_paths.append(path)
+            ids = []
+            for raw, source in zip(rec.captions, rec.sources):
+                caption = clean_caption(raw, self.max_words)
+                if not caption:
+                    if self.empty_captions == 'error':
+                        raise AnnotationError(
+                            f'{source}: empty caption {raw!r} for image {rec.filename!r} '
+                            "(empty_captions='drop' removes such captions)"
+                        )
+                    dropped.append(source)
+                    continue
+                ids.append(len(self._captions))
+                self._captions.append(caption)
+                self._txt2img.append(image_id)
+            if not ids:
+                raise AnnotationError(f'{rec.sources[0]}: image {rec.filename!r} has no non-empty caption')
+            self._img2txt.append(ids)
+        if dropped:
+            MMLogger.get_current_instance().warning(
+                f'{self.ann_file} [{self.split}]: dropped {len(dropped)} empty captions: '
+                + ', '.join(dropped[:5])
+                + (' ...' if len(dropped) > 5 else '')
+            )
+        self._metainfo.update(split=self.split, num_images=len(records), num_captions=len(self._captions))
+        if self.test_mode:
+            return [dict(img_path=p, image_id=i) for i, p in enumerate(self._image_paths)]
+        return [
+            dict(img_path=self._image_paths[img], caption=self._captions[t], image_id=img, caption_id=t)
+            for t, img in enumerate(self._txt2img)
+        ]
+
+    # ------------------------------------------------------------ ground truth
+    def _loaded(self) -> None:
+        if not self._fully_initialized:
+            self.full_init()
+
+    @property
+    def image_paths(self) -> list[str]:
+        """Image paths; the index is the image id."""
+        self._loaded()
+        return self._image_paths
+
+    @property
+    def captions(self) -> list[str]:
+        """Cleaned captions; the index is the caption id."""
+        self._loaded()
+        return self._captions
+
+    @property
+    def img2txt(self) -> list[list[int]]:
+        """Caption ids of every image."""
+        self._loaded()
+        return self._img2txt
+
+    @property
+    def txt2img(self) -> list[int]:
+        """Image id of every caption."""
+        self._loaded()
+        return self._txt2img
+
+
+def _check_image(path: str, rec: ImageRecord) -> None:
+    where = rec.sources[0]
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'Image not found: {path} (listed at {where})')
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise OSError(f'Unreadable image: {path} (listed at {where}): {err}') from err

@@ -1,0 +1,96 @@
+"""Encoding a test set once per modality, with global indices across ranks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from mmengine.dist import all_gather, get_dist_info
+from mmengine.utils import ProgressBar
+from torch.utils.data import DataLoader
+
+from rsretrieval.models.retrievers import BaseRetriever
+
+
+def gather_by_index(local: torch.Tensor, indices: torch.Tensor, total: int) -> torch.Tensor:
+    """Assemble the rows computed on every rank into one ``(total, ...)`` tensor.
+
+    Each rank passes the rows it computed and their global indices; rows are
+    placed by index, so the sampler's order and its padding (repeated indices)
+    cannot misalign anything.
+
+    Raises:
+        RuntimeError: Some index in ``[0, total)`` was computed by no rank.
+    """
+    rank, world = get_dist_info()
+    if world > 1:
+        n = torch.tensor([len(local)], device=local.device)
+        sizes = [int(s) for s in all_gather(n)]
+        pad = max(sizes) - len(local)
+        local = torch.cat([local, local.new_zeros((pad, *local.shape[1:]))])
+        indices = torch.cat([indices, indices.new_zeros(pad)])
+        local = torch.cat([t[:s] for t, s in zip(all_gather(local), sizes)])
+        indices = torch.cat([t[:s] for t, s in zip(all_gather(indices), sizes)])
+    out = local.new_zeros((total, *local.shape[1:]))
+    seen = torch.zeros(total, dtype=torch.bool, device=local.device)
+    out[indices] = local
+    seen[indices] = True
+    if not bool(seen.all()):
+        missing = torch.nonzero(~seen).flatten()[:10].tolist()
+        raise RuntimeError(f'{int((~seen).sum())} of {total} items were encoded by no rank, e.g. {missing}')
+    return out
+
+
+def encode_images(
+    model: BaseRetriever,
+    dataloader: DataLoader,
+    num_images: int,
+    on_batch: Callable[[int, dict], None] | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Embed every image of ``dataloader`` once: ``(num_images, E)`` in image-id order.
+
+    Args:
+        model: The (unwrapped) retriever.
+        dataloader: Test-mode loader whose items carry ``sample_idx``.
+        num_images: Images in the whole dataset (all ranks).
+        on_batch: Called as ``on_batch(batch_idx, data_batch)`` before each
+            batch is encoded (the loops call mmengine's iteration hooks here).
+        progress: Show a progress bar on rank 0.
+    """
+    rank, world = get_dist_info()
+    bar = ProgressBar(len(dataloader)) if progress and rank == 0 else None
+    feats, indices = [], []
+    for batch_idx, data_batch in enumerate(dataloader):
+        if on_batch is not None:
+            on_batch(batch_idx, data_batch)
+        data = model.data_preprocessor(data_batch, False)
+        feats.append(model.encode_image(data['inputs']))
+        indices.append(data['data_samples']['sample_idx'])
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        print()
+    local = torch.cat(feats) if feats else torch.empty(0, 0, device=model.data_preprocessor.device)
+    idx = torch.cat(indices) if indices else torch.empty(0, dtype=torch.long, device=local.device)
+    return gather_by_index(local, idx, num_images)
+
+
+def encode_texts(
+    model: BaseRetriever, captions: Sequence[str], batch_size: int = 256, progress: bool = False
+) -> torch.Tensor:
+    """Embed every caption once: ``(len(captions), E)``; ranks split the work."""
+    rank, world = get_dist_info()
+    mine = list(range(rank, len(captions), world))
+    batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
+    bar = ProgressBar(len(batches)) if progress and rank == 0 and batches else None
+    feats = []
+    for ids in batches:
+        feats.append(model.encode_text([captions[i] for i in ids]))
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        print()
+    device = model.data_preprocessor.device
+    local = torch.cat(feats) if feats else torch.empty(0, 0, device=device)
+    return gather_by_index(local, torch.tensor(mine, dtype=torch.long, device=local.device), len(captions))

@@ -1,0 +1,133 @@
+"""Validation and test loops for retrieval: encode once, score all pairs, rank."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.model import is_model_wrapper
+from mmengine.runner import TestLoop, ValLoop
+
+from rsretrieval.evaluation import chance_recall, format_results_table, save_similarity
+from rsretrieval.registry import LOOPS, RERANKERS
+
+from .encode import encode_images, encode_texts
+
+
+class _RetrievalEvaluation:
+    """What the val and test loops share; ``phase`` is ``'val'`` or ``'test'``.
+
+    Args:
+        text_batch_size: Captions encoded per forward pass.
+        reranker: ``RERANKERS`` config applied to the similarity matrix
+            (``None``: raw similarities).
+        progress_bar: Show progress bars while encoding.
+        out_file: Save the similarity matrix and ground truth to this ``.npz``.
+    """
+
+    phase = 'val'
+
+    def _setup(self, text_batch_size: int, reranker: dict | None, progress_bar: bool, out_file: str | None) -> None:
+        self.text_batch_size = text_batch_size
+        self.reranker = RERANKERS.build(reranker) if reranker else None
+        self.progress_bar = progress_bar
+        self.out_file = out_file
+
+    def _iter_hook(self, stage: str):
+        def call(batch_idx: int, data_batch: dict) -> None:
+            self.runner.call_hook(f'{stage}_{self.phase}_iter', batch_idx=batch_idx, data_batch=data_batch)
+
+        return call
+
+    def run(self) -> dict:
+        runner, phase = self.runner, self.phase
+        runner.call_hook(f'before_{phase}')
+        runner.call_hook(f'before_{phase}_epoch')
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model.eval()
+        dataset = self.dataloader.dataset
+        with torch.no_grad():
+            img_emb = encode_images(
+                model, self.dataloader, len(dataset), on_batch=self._iter_hook('before'), progress=self.progress_bar
+            )
+            txt_emb = encode_texts(model, dataset.captions, self.text_batch_size, progress=self.progress_bar)
+            sims = model.similarity(img_emb, txt_emb)  # (N_img, N_txt)
+            sims_i2t, sims_t2i = self.reranker(sims) if self.reranker else (sims, sims)
+        result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i, img2txt=dataset.img2txt, txt2img=dataset.txt2img)
+        self.evaluator.process(data_samples=[result], data_batch=None)
+        metrics = self.evaluator.evaluate(1)
+        if is_main_process():
+            table = format_results_table({'chance': chance_recall(dataset.img2txt), phase: metrics})
+            runner.logger.info(f'{phase} retrieval results ({len(dataset)} images, {len(txt_emb)} captions):\n{table}')
+            if self.out_file:
+                self._save(sims, sims_i2t, sims_t2i, dataset)
+        runner.call_hook(f'after_{phase}_epoch', metrics=metrics)
+        runner.call_hook(f'after_{phase}')
+        return metrics
+
+    def _save(self, sims, sims_i2t, sims_t2i, dataset) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self.out_file)), exist_ok=True)
+        extra = {}
+        if self.reranker is not None:
+            extra = dict(sims_i2t=sims_i2t.cpu().numpy(), sims_t2i=sims_t2i.cpu().numpy())
+        save_similarity(
+            self.out_file,
+            sims.cpu().numpy(),
+            dataset.img2txt,
+            dataset.txt2img,
+            image_paths=dataset.image_paths,
+            captions=dataset.captions,
+            **extra,
+        )
+        self.runner.logger.info(f'Similarity matrix saved to {self.out_file}')
+
+
+@LOOPS.register_module()
+class RetrievalValLoop(_RetrievalEvaluation, ValLoop):
+    """Validation: encode every image and caption once, then R@K and mR.
+
+    Args:
+        runner: The runner.
+        dataloader: Test-mode dataloader (one item per image).
+        evaluator: Evaluator with a ``RetrievalRecall`` metric.
+        text_batch_size: Captions encoded per forward pass.
+        reranker: Optional ``RERANKERS`` config.
+        progress_bar: Show progress bars while encoding.
+        out_file: Optional ``.npz`` path for the similarity matrix.
+    """
+
+    phase = 'val'
+
+    def __init__(
+        self,
+        runner,
+        dataloader,
+        evaluator,
+        text_batch_size: int = 256,
+        reranker: dict | None = None,
+        progress_bar: bool = False,
+        out_file: str | None = None,
+    ) -> None:
+        ValLoop.__init__(self, runner, dataloader, evaluator)
+        self._setup(text_batch_size, reranker, progress_bar, out_file)
+
+
+@LOOPS.register_module()
+class RetrievalTestLoop(_RetrievalEvaluation, TestLoop):
+    """Test: as :class:`RetrievalValLoop`, with progress bars on by default."""
+
+    phase = 'test'
+
+    def __init__(
+        self,
+        runner,
+        dataloader,
+        evaluator,
+        text_batch_size: int = 256,
+        reranker: dict | None = None,
+        progress_bar: bool = True,
+        out_file: str | None = None,
+    ) -> None:
+        TestLoop.__init__(self, runner, dataloader, evaluator)
+        self._setup(text_batch_size, reranker, progress_bar, out_file)

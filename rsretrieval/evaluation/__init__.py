@@ -1,0 +1,16 @@
+"""Evaluation: pure metric functions and their mmengine wrappers."""
+
+from .metrics import RetrievalRecall
+from .recall import chance_recall, check_ground_truth, format_results_table, gt_ranks, recall_at_k
+from .similarity_io import load_similarity, save_similarity
+
+__all__ = [
+    'RetrievalRecall',
+    'chance_recall',
+    'check_ground_truth',
+    'format_results_table',
+    'gt_ranks',
+    'load_similarity',
+    'recall_at_k',
+    'save_similarity',
+]

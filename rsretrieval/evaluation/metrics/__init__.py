@@ -1,0 +1,3 @@
+from .retrieval_recall import RetrievalRecall
+
+__all__ = ['RetrievalRecall']

@@ -1,0 +1,56 @@
+"""Saving and loading similarity matrices with their ground truth (``.npz``, no pickle)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def save_similarity(
+    path: str | os.PathLike,
+    sims: np.ndarray,
+    img2txt: Sequence[Sequence[int]],
+    txt2img: Sequence[int],
+    image_paths: Sequence[str] | None = None,
+    captions: Sequence[str] | None = None,
+    **extra: np.ndarray,
+) -> None:
+    """Write ``sims`` ``(N_img, N_txt)`` and the ground truth to ``path``.
+
+    ``img2txt`` is stored as CSR arrays (``img2txt_offsets``, ``img2txt_indices``)
+    so that the file loads with ``allow_pickle=False``. ``extra`` arrays (e.g.
+    reranked matrices) are stored under their keyword names.
+    """
+    offsets = np.cumsum([0] + [len(c) for c in img2txt]).astype(np.int64)
+    arrays = dict(
+        sims=np.asarray(sims, dtype=np.float32),
+        txt2img=np.asarray(txt2img, dtype=np.int64),
+        img2txt_offsets=offsets,
+        img2txt_indices=np.asarray([t for c in img2txt for t in c], dtype=np.int64),
+        **{k: np.asarray(v) for k, v in extra.items()},
+    )
+    if image_paths is not None:
+        arrays['image_paths'] = np.asarray(image_paths, dtype=np.str_)
+    if captions is not None:
+        arrays['captions'] = np.asarray(captions, dtype=np.str_)
+    np.savez(path, **arrays)
+
+
+def load_similarity(path: str | os.PathLike) -> dict:
+    """Read a file written by :func:`save_similarity`.
+
+    Returns:
+        dict with ``sims``, ``txt2img`` (list), ``img2txt`` (list of lists) and,
+        when saved, ``image_paths``, ``captions`` and the extra arrays.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        out = {k: data[k] for k in data.files}
+    offsets, indices = out.pop('img2txt_offsets'), out.pop('img2txt_indices')
+    out['img2txt'] = [indices[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+    out['txt2img'] = out['txt2img'].tolist()
+    for key in ('image_paths', 'captions'):
+        if key in out:
+            out[key] = out[key].tolist()
+    return out

@@ -1,0 +1,43 @@
+"""Batch preparation: image normalisation on the device, ids as tensors."""
+
+from __future__ import annotations
+
+import torch
+from mmengine.model import ImgDataPreprocessor
+
+from rsretrieval.registry import MODELS
+
+
+@MODELS.register_module()
+class RetrievalDataPreprocessor(ImgDataPreprocessor):
+    """Stack and normalise images; turn the integer sample fields into tensors.
+
+    Input (from ``pseudo_collate``): ``inputs`` = list of ``(3, H, W)`` uint8
+    RGB tensors, ``data_samples`` = dict of lists (``caption``, ``image_id``,
+    ``caption_id``, ``sample_idx``). Output: ``inputs`` ``(B, 3, H, W)`` float,
+    ``data_samples`` with the integer lists as ``(B,)`` int64 tensors on the
+    model's device; captions stay strings (the model tokenises them).
+
+    Args:
+        mean: Per-channel mean (RGB, 0-255 scale); ImageNet by default.
+        std: Per-channel std (RGB, 0-255 scale).
+    """
+
+    INT_KEYS = ('image_id', 'caption_id', 'sample_idx')
+
+    def __init__(
+        self,
+        mean: tuple[float, float, float] = (123.675, 116.28, 103.53),
+        std: tuple[float, float, float] = (58.395, 57.12, 57.375),
+        **kwargs,
+    ) -> None:
+        super().__init__(mean=mean, std=std, **kwargs)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        out = super().forward(data, training)
+        samples = dict(out.get('data_samples') or {})
+        for key in self.INT_KEYS:
+            if key in samples:
+                samples[key] = torch.as_tensor(samples[key], dtype=torch.long, device=self.device)
+        out['data_samples'] = samples
+        return out

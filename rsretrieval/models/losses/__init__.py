@@ -1,0 +1,3 @@
+from .itc import ITCLoss
+
+__all__ = ['ITCLoss']

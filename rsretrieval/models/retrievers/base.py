@@ -1,0 +1,54 @@
+"""The contract every retrieval model honours."""
+
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+
+import torch
+from mmengine.model import BaseModel
+
+
+class BaseRetriever(BaseModel, metaclass=ABCMeta):
+    """Base class of retrieval models.
+
+    Loops and tools only use this interface, so any model that implements it
+    can be trained, evaluated, reranked and searched with:
+
+    - :meth:`encode_image` ``(B, 3, H, W) -> (B, E)`` L2-normalised;
+    - :meth:`encode_text` ``list[str] -> (B, E)`` L2-normalised;
+    - :meth:`similarity` ``(N_img, E), (N_txt, E) -> (N_img, N_txt)``;
+    - :meth:`loss` on a preprocessed training batch -> dict of losses.
+
+    ``forward(inputs, data_samples, mode)`` dispatches mmengine's modes:
+    ``'loss'`` -> :meth:`loss`; ``'predict'`` -> dict of image embeddings (and
+    text embeddings when the batch has captions); ``'tensor'`` -> image
+    embeddings.
+    """
+
+    @abstractmethod
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Embed preprocessed images: ``(B, 3, H, W) -> (B, E)``."""
+
+    @abstractmethod
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        """Embed cleaned captions: ``B`` strings ``-> (B, E)``."""
+
+    @abstractmethod
+    def loss(self, inputs: torch.Tensor, data_samples: dict) -> dict[str, torch.Tensor]:
+        """Training losses of a preprocessed batch."""
+
+    def similarity(self, img_emb: torch.Tensor, txt_emb: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of normalised embeddings, in fp32: ``(N_img, N_txt)``."""
+        return img_emb.float() @ txt_emb.float().T
+
+    def forward(self, inputs: torch.Tensor, data_samples: dict | None = None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples or {})
+        if mode == 'predict':
+            out = dict(img_emb=self.encode_image(inputs))
+            if data_samples and 'caption' in data_samples:
+                out['txt_emb'] = self.encode_text(data_samples['caption'])
+            return out
+        if mode == 'tensor':
+            return self.encode_image(inputs)
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")

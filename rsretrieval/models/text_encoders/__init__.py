@@ -1,0 +1,3 @@
+from .bert import BertTextEncoder
+
+__all__ = ['BertTextEncoder']

@@ -1,0 +1,106 @@
+"""BERT text encoder (HF ``transformers``) with its WordPiece tokenizer."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from torch import nn
+from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers.utils import logging as hf_logging
+
+from rsretrieval.registry import TEXT_ENCODERS
+from rsretrieval.utils import resolve_pretrained
+
+#: Tokenizer used when neither ``tokenizer`` nor ``pretrained`` is given:
+#: bert-base-uncased's 30,522-token vocabulary, shipped offline.
+DEFAULT_TOKENIZER = 'minilm-l6'
+
+
+@TEXT_ENCODERS.register_module()
+class BertTextEncoder(BaseModule):
+    """The text half of BERT: embeddings and the first ``num_layers`` layers.
+
+    Output: ``(B, L, D)`` token features, ``[CLS]`` first; ``out_channels = D``.
+
+    Args:
+        pretrained: Local folder in HF format (``config.json`` + weights), or a
+            packaged name such as ``'minilm-l6'``. ``None`` builds ``config``
+            with random weights.
+        config: ``BertConfig`` keyword arguments for random initialisation
+            (ignored when ``pretrained`` is given).
+        num_layers: Keep only the first ``num_layers`` layers (``None``: all).
+        tokenizer: Tokenizer folder or packaged name; defaults to
+            ``pretrained``, else the bert-base-uncased vocabulary of
+            ``'minilm-l6'``.
+        max_length: Tokens per caption, ``[CLS]`` and ``[SEP]`` included.
+        freeze_embeddings: Keep the token/position embeddings fixed (saves the
+            update of the 30k x D word table; useful on CPU and small data).
+        init_cfg: mmengine initialisation config.
+    """
+
+    def __init__(
+        self,
+        pretrained: str | os.PathLike | None = None,
+        config: dict | None = None,
+        num_layers: int | None = None,
+        tokenizer: str | os.PathLike | None = None,
+        max_length: int = 30,
+        freeze_embeddings: bool = False,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if pretrained is not None:
+            path = resolve_pretrained(pretrained)
+            verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+            try:
+                self.bert = BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation='sdpa')
+            finally:
+                hf_logging.set_verbosity(verbosity)
+                if bars:
+                    hf_logging.enable_progress_bar()
+            MMLogger.get_current_instance().info(f'BertTextEncoder: pretrained weights from {path}')
+        else:
+            self.bert = BertModel(BertConfig(**(config or {})), add_pooling_layer=False)
+        total = len(self.bert.encoder.layer)
+        if num_layers is not None:
+            if not 0 < num_layers <= total:
+                raise ValueError(f'num_layers must be in [1, {total}], got {num_layers}')
+            self.bert.encoder.layer = nn.ModuleList(self.bert.encoder.layer[:num_layers])
+            self.bert.config.num_hidden_layers = num_layers
+        # The HF module is initialised already: keep mmengine's init_weights off it.
+        self.bert.is_init = True
+        tok_path = resolve_pretrained(tokenizer or pretrained or DEFAULT_TOKENIZER)
+        self.tokenizer = BertTokenizerFast.from_pretrained(tok_path)
+        if self.tokenizer.vocab_size > self.bert.config.vocab_size:
+            raise ValueError(
+                f'tokenizer {tok_path} has {self.tokenizer.vocab_size} tokens but the model '
+                f'vocabulary has {self.bert.config.vocab_size}'
+            )
+        self.max_length = max_length
+        if freeze_embeddings:
+            self.bert.embeddings.requires_grad_(False)
+
+    @property
+    def out_channels(self) -> int:
+        """Width of the output tokens."""
+        return self.bert.config.hidden_size
+
+    def tokenize(self, captions: list[str], device: torch.device | str = 'cpu') -> dict[str, torch.Tensor]:
+        """Tokenise a batch, padded to its longest caption.
+
+        Returns:
+            ``input_ids`` and ``attention_mask``, ``(B, L)`` on ``device``.
+        """
+        batch = self.tokenizer(
+            list(captions), padding='longest', truncation=True, max_length=self.max_length, return_tensors='pt'
+        )
+        return dict(input_ids=batch['input_ids'].to(device), attention_mask=batch['attention_mask'].to(device))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        # input_ids, attention_mask: (B, L) -> (B, L, D)
+        return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -1,0 +1,15 @@
+from .checkpoint import load_checkpoint_file, load_weights, restore_history_buffers, to_safe_types
+from .config import merge_cfg_options
+from .pretrained import PACKAGED_WEIGHTS, resolve_pretrained
+from .setup_env import register_all_modules
+
+__all__ = [
+    'PACKAGED_WEIGHTS',
+    'load_checkpoint_file',
+    'merge_cfg_options',
+    'load_weights',
+    'register_all_modules',
+    'resolve_pretrained',
+    'restore_history_buffers',
+    'to_safe_types',
+]

@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+
+def read_version() -> str:
+    scope: dict = {}
+    with open('rsretrieval/version.py', encoding='utf-8') as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+def read_requirements(path: str) -> list[str]:
+    with open(path, encoding='utf-8') as f:
+        return [line.split('#')[0].strip() for line in f if line.split('#')[0].strip()]
+
+
+setup(
+    name='rsretrieval',
+    version=read_version(),
+    description='Remote-sensing cross-modal text-image retrieval (CMPAGL) on mmengine',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['rsretrieval', 'rsretrieval.*']),
+    python_requires='>=3.10',
+    install_requires=read_requirements('requirements/runtime.txt'),
+    extras_require={'tests': read_requirements('requirements/tests.txt')},
+    license='Apache-2.0',
+)

@@ -1,0 +1,75 @@
+"""Tiny configs for fast tests."""
+
+from __future__ import annotations
+
+import itertools
+
+_counter = itertools.count()
+
+TINY_BERT = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+
+
+def tiny_model(embed_dim: int = 16) -> dict:
+    return dict(
+        type='DualEncoderRetriever',
+        backbone=dict(type='ViT', img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, drop_path_rate=0.0),
+        text_encoder=dict(type='BertTextEncoder', config=TINY_BERT),
+        embed_dim=embed_dim,
+    )
+
+
+def tiny_runner_cfg(work_dir: str, data_root: str, max_epochs: int = 1, **overrides) -> dict:
+    """A complete Runner config on the tiny demo dataset (unique experiment name)."""
+    test_pipeline = [
+        dict(type='LoadImage'),
+        dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='PackRetrievalInputs'),
+    ]
+    train_pipeline = [
+        dict(type='LoadImage'),
+        dict(type='RandomResizedCrop', size=32),
+        dict(type='RandomHorizontalFlip'),
+        dict(type='PackRetrievalInputs'),
+    ]
+
+    def loader(split, test_mode, pipeline, shuffle):
+        return dict(
+            batch_size=8,
+            num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=shuffle),
+            collate_fn=dict(type='pseudo_collate'),
+            dataset=dict(
+                type='RSCaptionDataset',
+                data_root=data_root,
+                ann_file='dataset_demo.json',
+                data_prefix=dict(img_path='images'),
+                split=split,
+                test_mode=test_mode,
+                pipeline=pipeline,
+            ),
+        )
+
+    cfg = dict(
+        default_scope='rsretrieval',
+        experiment_name=f'test_{next(_counter)}_{id(work_dir)}',
+        work_dir=work_dir,
+        model=tiny_model(),
+        train_dataloader=loader('train', False, train_pipeline, True),
+        val_dataloader=loader('val', True, test_pipeline, False),
+        test_dataloader=loader('test', True, test_pipeline, False),
+        val_evaluator=dict(type='RetrievalRecall'),
+        test_evaluator=dict(type='RetrievalRecall'),
+        train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1),
+        val_cfg=dict(type='RetrievalValLoop'),
+        test_cfg=dict(type='RetrievalTestLoop', progress_bar=False),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=1),
+            logger=dict(type='LoggerHook', interval=1),
+        ),
+        custom_hooks=[dict(type='SafeCheckpointHook')],
+        randomness=dict(seed=0),
+        log_level='WARNING',
+    )
+    cfg.update(overrides)
+    return cfg

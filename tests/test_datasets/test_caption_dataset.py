@@ -1,0 +1,134 @@
+import json
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA, requires_shared
+from PIL import Image
+
+from rsretrieval.datasets import AnnotationError, make_demo_dataset
+from rsretrieval.registry import DATASETS
+
+
+def _write_dataset(root, n_images=3, fmt='PNG'):
+    (root / 'images').mkdir(parents=True)
+    images = []
+    for i in range(n_images):
+        name = f'{i}.{fmt.lower()}'
+        Image.fromarray(np.full((16, 16, 3), i * 40, np.uint8)).save(root / 'images' / name, format=fmt)
+        sents = [{'raw': f'Image {i}, caption {j}!'} for j in range(2 + i % 2)]
+        images.append({'filename': name, 'split': 'test', 'sentences': sents})
+    (root / 'ann.json').write_text(json.dumps({'images': images}))
+
+
+def _build(root, **kwargs):
+    cfg = dict(type='RSCaptionDataset', data_root=str(root), ann_file='ann.json', data_prefix=dict(img_path='images'))
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)
+
+
+def test_test_mode_ground_truth(tmp_path):
+    _write_dataset(tmp_path)
+    ds = _build(tmp_path, split='test', test_mode=True)
+    assert len(ds) == 3
+    assert ds.img2txt == [[0, 1], [2, 3, 4], [5, 6]]
+    assert ds.txt2img == [0, 0, 1, 1, 1, 2, 2]
+    assert ds.captions[0] == 'image 0 caption 0'
+    assert ds.image_paths[1].endswith('images/1.png')
+    assert ds[1]['image_id'] == 1 and ds[1]['sample_idx'] == 1
+
+
+def test_train_mode_one_item_per_pair(tmp_path):
+    _write_dataset(tmp_path)
+    ds = _build(tmp_path, split='test', pipeline=[dict(type='LoadImage'), dict(type='PackRetrievalInputs')])
+    assert len(ds) == 7
+    item = ds[3]
+    assert item['inputs'].shape == (3, 16, 16)
+    assert item['data_samples'] == dict(sample_idx=3, image_id=1, caption_id=3, caption='image 1 caption 1')
+
+
+@pytest.mark.parametrize('fmt', ['JPEG', 'TIFF'])
+def test_image_formats(tmp_path, fmt):
+    _write_dataset(tmp_path, fmt=fmt)
+    ds = _build(tmp_path, split='test', test_mode=True, pipeline=[dict(type='LoadImage')])
+    assert ds[2]['img'].shape == (16, 16, 3) and ds[2]['img'].dtype == np.uint8
+
+
+def test_missing_image_named(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / 'images' / '1.png').unlink()
+    with pytest.raises(FileNotFoundError, match=r'images/1\.png \(listed at .*ann\.json\[images\]\[1\]'):
+        _build(tmp_path, split='test')
+
+
+def test_unreadable_image_named(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / 'images' / '2.png').write_bytes(b'not an image at all')
+    with pytest.raises(OSError, match=r'Unreadable image: .*images/2\.png'):
+        _build(tmp_path, split='test')
+
+
+def test_empty_caption_named(tmp_path):
+    _write_dataset(tmp_path)
+    data = json.loads((tmp_path / 'ann.json').read_text())
+    data['images'][0]['sentences'][1]['raw'] = ' ?! '
+    (tmp_path / 'ann.json').write_text(json.dumps(data))
+    with pytest.raises(AnnotationError, match=r'\[images\]\[0\]\[sentences\]\[1\]: empty caption'):
+        _build(tmp_path, split='test')
+    ds = _build(tmp_path, split='test', test_mode=True, empty_captions='drop')
+    assert ds.img2txt == [[0], [1, 2, 3], [4, 5]] and len(ds.captions) == 6
+    data['images'][0]['sentences'][0]['raw'] = '...'
+    (tmp_path / 'ann.json').write_text(json.dumps(data))
+    with pytest.raises(AnnotationError, match="image '0.png' has no non-empty caption"):
+        _build(tmp_path, split='test', empty_captions='drop')
+
+
+def test_unknown_split_at_build(tmp_path):
+    _write_dataset(tmp_path)
+    with pytest.raises(AnnotationError, match="unknown split 'train'"):
+        _build(tmp_path, split='train')
+
+
+def test_demo_dataset_is_deterministic(tmp_path):
+    a = make_demo_dataset(tmp_path / 'a', 4, 1, 1, image_size=32, seed=3)
+    b = make_demo_dataset(tmp_path / 'b', 4, 1, 1, image_size=32, seed=3)
+    assert (a / 'dataset_demo.json').read_text() == (b / 'dataset_demo.json').read_text()
+    for name in ('00000.png', '00005.png'):
+        assert (a / 'images' / name).read_bytes() == (b / 'images' / name).read_bytes()
+    data = json.loads((a / 'dataset_demo.json').read_text())
+    assert [im['split'] for im in data['images']] == ['train'] * 4 + ['val', 'test']
+    assert all(len({s['raw'] for s in im['sentences']}) == 5 for im in data['images'])
+
+
+def test_demo_dataset_generated_on_build(tmp_path):
+    root = tmp_path / 'made_here'
+    ds = DATASETS.build(
+        dict(
+            type='DemoSceneDataset',
+            data_root=str(root),
+            generator=dict(num_train=3, num_val=2, num_test=2, image_size=32),
+            split='val',
+            test_mode=True,
+        )
+    )
+    assert (root / 'dataset_demo.json').is_file()
+    assert len(ds) == 2 and len(ds.captions) == 10
+
+
+@requires_shared
+def test_real_ucm_images(tmp_path):
+    root = SHARED_DATA / 'ucm_captions'
+    ds = DATASETS.build(
+        dict(
+            type='RSCaptionDataset',
+            data_root=str(root),
+            ann_file='annotations/dataset_ucm.json',
+            data_prefix=dict(img_path='images'),
+            split='test',
+            test_mode=True,
+        )
+    )
+    assert len(ds) == 210 and len(ds.captions) == 1050
+    from rsretrieval.datasets.transforms import read_rgb
+
+    tif = read_rgb(str(root / 'tif_samples' / '1.tif'))
+    assert tif.ndim == 3 and tif.shape[2] == 3

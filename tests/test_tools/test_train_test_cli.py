@@ -1,0 +1,63 @@
+"""The command-line tools, run as a user would (subprocess)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from conftest import REPO
+
+from rsretrieval.evaluation import load_similarity, recall_at_k
+
+TINY = [
+    'model.backbone.img_size=32',
+    'model.backbone.patch_size=8',
+    'model.backbone.embed_dim=32',
+    'model.backbone.depth=1',
+    'model.backbone.num_heads=2',
+    'model.text_encoder.pretrained=None',
+    'model.text_encoder.num_layers=None',
+    'model.text_encoder.config.hidden_size=32',
+    'model.text_encoder.config.num_hidden_layers=1',
+    'model.text_encoder.config.num_attention_heads=2',
+    'model.text_encoder.config.intermediate_size=64',
+    'train_cfg.max_epochs=1',
+    'train_dataloader.batch_size=8',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0',
+    'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0',
+    'param_scheduler.0.end=2',
+    'train_dataloader.dataset.pipeline.1.size=32',
+    'val_dataloader.dataset.pipeline.1.scale=(32,32)',
+    'test_dataloader.dataset.pipeline.1.scale=(32,32)',
+]
+
+
+def _run(*args):
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_make_demo_then_train_and_test(tmp_path):
+    data_root = tmp_path / 'scenes'
+    _run('tools/misc/make_demo_dataset.py', str(data_root), '--num-train', '16', '--num-val', '4', '--num-test', '6',
+         '--image-size', '32')  # fmt: skip
+    assert json.loads((data_root / 'dataset_demo.json').read_text())['images'][0]['split'] == 'train'
+    work = tmp_path / 'work'
+    # The demo config's generator settings do not matter: the folder exists already.
+    out = _run('tools/train.py', 'configs/cmpagl_demo.py', '--work-dir', str(work), '--cfg-options',
+               f'data_root={data_root}', *TINY)  # fmt: skip
+    assert 'val retrieval results (4 images, 20 captions)' in out
+    ckpt = (work / 'last_checkpoint').read_text().strip()
+    npz = tmp_path / 'sims.npz'
+    out = _run('tools/test.py', 'configs/cmpagl_demo.py', ckpt, '--work-dir', str(work), '--out', str(npz),
+               '--cfg-options', f'data_root={data_root}', *TINY)  # fmt: skip
+    assert 'test retrieval results (6 images, 30 captions)' in out and '| chance |' in out
+    saved = load_similarity(npz)
+    assert saved['sims'].shape == (6, 30) and len(saved['captions']) == 30
+    metrics = recall_at_k(saved['sims'], saved['sims'], saved['img2txt'], saved['txt2img'])
+    assert f'{metrics["mR"]:.2f}' in out
+    assert np.isfinite(saved['sims']).all()

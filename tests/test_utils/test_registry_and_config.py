@@ -1,0 +1,56 @@
+import pickle
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from rsretrieval.registry import BACKBONES, DATASETS, LOSSES, METRICS, MODELS, RERANKERS, TEXT_ENCODERS
+from rsretrieval.utils import load_checkpoint_file, merge_cfg_options, resolve_pretrained
+
+
+def test_unknown_type_lists_registered_names():
+    with pytest.raises(KeyError, match=r"Unknown backbone type 'Gswinn'.*Registered backbone types .*ViT"):
+        BACKBONES.build(dict(type='Gswinn'))
+    with pytest.raises(KeyError, match=r'Registered model types .*DualEncoderRetriever'):
+        MODELS.build(dict(type='Nope'))
+
+
+def test_registries_resolve_their_components():
+    assert 'RSCaptionDataset' in DATASETS.registered_names()
+    assert 'BertTextEncoder' in TEXT_ENCODERS.registered_names()
+    assert 'ITCLoss' in LOSSES.registered_names()
+    assert 'RetrievalRecall' in METRICS.registered_names()
+    sims = torch.rand(2, 3)
+    i2t, t2i = RERANKERS.build(dict(type='NoRerank'))(sims)
+    assert i2t is sims and t2i is sims
+
+
+def test_data_root_override_propagates():
+    cfg = Config(
+        dict(
+            data_root='data/x',
+            train_dataloader=dict(dataset=dict(data_root='data/x', ann_file='a.json')),
+            test_dataloader=dict(dataset=dict(data_root='elsewhere')),
+        )
+    )
+    cfg = merge_cfg_options(cfg, {'data_root': '/new', 'train_dataloader.batch_size': 4})
+    assert cfg.train_dataloader.dataset.data_root == '/new'
+    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.test_dataloader.dataset.data_root == 'elsewhere'
+    assert cfg.data_root == '/new'
+
+
+def test_pretrained_resolution_is_local_only(tmp_path):
+    assert (resolve_pretrained('minilm-l6') / 'config.json').is_file()
+    with pytest.raises(FileNotFoundError, match='Nothing is downloaded'):
+        resolve_pretrained('bert-base-uncased')
+
+
+class Foreign:
+    """A class that is on no allow-list."""
+
+
+def test_checkpoint_with_foreign_objects_is_refused(tmp_path):
+    torch.save({'state_dict': {}, 'obj': Foreign()}, tmp_path / 'bad.pth')
+    with pytest.raises(pickle.UnpicklingError, match='bad.pth: refused to load objects outside the allow-list'):
+        load_checkpoint_file(tmp_path / 'bad.pth')
