@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import os.path as osp
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
-from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from rsretrieval.utils import merge_cfg_options, register_all_modules  # noqa: E402
+from rsretrieval.utils import add_common_args, load_config, register_all_modules  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a cross-modal retrieval model')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -25,42 +22,25 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from CHECKPOINT, or from the latest checkpoint in the work dir when no path is given',
     )
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (bf16 where supported)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. data_root=PATH train_cfg.max_epochs=2',
-    )
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--amp', action='store_true', help='mixed precision: bf16 autocast (CPU or GPU)')
+    add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
-def build_config(args: argparse.Namespace) -> Config:
-    cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+def main() -> None:
+    args = parse_args()
+    register_all_modules(init_default_scope=False)
+    cfg = load_config(args)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+        cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+        cfg.optim_wrapper.dtype = 'bfloat16'
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    return cfg
-
-
-def main() -> None:
-    args = parse_args()
-    register_all_modules(init_default_scope=False)
-    runner = Runner.from_cfg(build_config(args))
-    runner.train()
+    Runner.from_cfg(cfg).train()
 
 
 if __name__ == '__main__':

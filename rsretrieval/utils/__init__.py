@@ -1,11 +1,13 @@
 from .checkpoint import load_checkpoint_file, load_weights, restore_history_buffers, to_safe_types
-from .config import merge_cfg_options
+from .config import add_common_args, load_config, merge_cfg_options
 from .pretrained import PACKAGED_WEIGHTS, resolve_pretrained
 from .setup_env import register_all_modules
 
 __all__ = [
     'PACKAGED_WEIGHTS',
+    'add_common_args',
     'load_checkpoint_file',
+    'load_config',
     'merge_cfg_options',
     'load_weights',
     'register_all_modules',

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import os.path as osp
 from typing import Any
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def _replace_data_root(node: Any, old: str, new: str) -> int:
@@ -43,4 +45,28 @@ def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
             _replace_data_root(as_dict, old_root, new_root)
         as_dict['data_root'] = new_root
         cfg = Config(as_dict, filename=cfg.filename)
+    return cfg
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``tools/train.py`` and ``tools/test.py``."""
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. data_root=PATH train_cfg.max_epochs=2',
+    )
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read ``args.config`` and apply the options of :func:`add_common_args`."""
+    cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg

@@ -19,19 +19,33 @@ class _RetrievalEvaluation:
     """What the val and test loops share; ``phase`` is ``'val'`` or ``'test'``.
 
     Args:
+        runner: The runner.
+        dataloader: Test-mode dataloader (one item per image).
+        evaluator: Evaluator with a ``RetrievalRecall`` metric.
         text_batch_size: Captions encoded per forward pass.
         reranker: ``RERANKERS`` config applied to the similarity matrix
             (``None``: raw similarities).
-        progress_bar: Show progress bars while encoding.
+        progress_bar: Show progress bars while encoding (default: on for
+            test, off for validation during training).
         out_file: Save the similarity matrix and ground truth to this ``.npz``.
     """
 
     phase = 'val'
 
-    def _setup(self, text_batch_size: int, reranker: dict | None, progress_bar: bool, out_file: str | None) -> None:
+    def __init__(
+        self,
+        runner,
+        dataloader,
+        evaluator,
+        text_batch_size: int = 256,
+        reranker: dict | None = None,
+        progress_bar: bool | None = None,
+        out_file: str | None = None,
+    ) -> None:
+        super().__init__(runner, dataloader, evaluator)
         self.text_batch_size = text_batch_size
         self.reranker = RERANKERS.build(reranker) if reranker else None
-        self.progress_bar = progress_bar
+        self.progress_bar = self.phase == 'test' if progress_bar is None else progress_bar
         self.out_file = out_file
 
     def _iter_hook(self, stage: str):
@@ -87,30 +101,10 @@ class _RetrievalEvaluation:
 class RetrievalValLoop(_RetrievalEvaluation, ValLoop):
     """Validation: encode every image and caption once, then R@K and mR.
 
-    Args:
-        runner: The runner.
-        dataloader: Test-mode dataloader (one item per image).
-        evaluator: Evaluator with a ``RetrievalRecall`` metric.
-        text_batch_size: Captions encoded per forward pass.
-        reranker: Optional ``RERANKERS`` config.
-        progress_bar: Show progress bars while encoding.
-        out_file: Optional ``.npz`` path for the similarity matrix.
+    Arguments as for ``_RetrievalEvaluation``.
     """
 
     phase = 'val'
-
-    def __init__(
-        self,
-        runner,
-        dataloader,
-        evaluator,
-        text_batch_size: int = 256,
-        reranker: dict | None = None,
-        progress_bar: bool = False,
-        out_file: str | None = None,
-    ) -> None:
-        ValLoop.__init__(self, runner, dataloader, evaluator)
-        self._setup(text_batch_size, reranker, progress_bar, out_file)
 
 
 @LOOPS.register_module()
@@ -118,16 +112,3 @@ class RetrievalTestLoop(_RetrievalEvaluation, TestLoop):
     """Test: as :class:`RetrievalValLoop`, with progress bars on by default."""
 
     phase = 'test'
-
-    def __init__(
-        self,
-        runner,
-        dataloader,
-        evaluator,
-        text_batch_size: int = 256,
-        reranker: dict | None = None,
-        progress_bar: bool = True,
-        out_file: str | None = None,
-    ) -> None:
-        TestLoop.__init__(self, runner, dataloader, evaluator)
-        self._setup(text_batch_size, reranker, progress_bar, out_file)
