@@ -32,10 +32,14 @@ def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = load_config(args)
-    cfg.load_from, cfg.resume = args.checkpoint, False
+    cfg.load_from, cfg.resume = None, False
     if args.out:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, out_file=args.out)
-    Runner.from_cfg(cfg).test()
+    runner = Runner.from_cfg(cfg)
+    # Strict: a checkpoint that does not fit the config's model is an error, not a
+    # partly random model (mmengine's load_from is non-strict).
+    runner.load_checkpoint(args.checkpoint, map_location='cpu', strict=True)
+    runner.test()
 
 
 if __name__ == '__main__':

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,11 @@ def extract_state_dict(checkpoint: Mapping, prefix: str = '') -> dict[str, torch
 
 
 def load_weights(
-    module: torch.nn.Module, path: str | os.PathLike, prefix: str = '', strict: bool = False
+    module: torch.nn.Module,
+    path: str | os.PathLike,
+    prefix: str = '',
+    strict: bool = False,
+    convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Load local weights into ``module`` and log the missing/unexpected keys.
 
@@ -116,11 +120,15 @@ def load_weights(
             ``.safetensors`` file.
         prefix: Only keys starting with it are used, with it removed.
         strict: Raise if any key is missing or unexpected.
+        convert: Maps the checkpoint's keys onto the module's (e.g. timm Swin
+            onto Gswin); applied after ``prefix``.
 
     Returns:
         ``(missing_keys, unexpected_keys)``.
     """
     state = extract_state_dict(load_checkpoint_file(path), prefix)
+    if convert is not None:
+        state = convert(state)
     own = module.state_dict()
     shape_mismatch = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     for key in shape_mismatch:

@@ -75,10 +75,10 @@ def test_vit_backbone_contract_and_local_weights(tmp_path):
     cfg = dict(type='ViT', img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2)
     torch.manual_seed(0)
     src = BACKBONES.build(cfg)
-    torch.save(src.vit.state_dict(), tmp_path / 'vit.pth')
+    torch.save(src.model.state_dict(), tmp_path / 'vit.pth')
     out = src(torch.randn(2, 3, 32, 32))
     assert out.shape == (2, 1 + 16, 32) and src.out_channels == 32
     torch.manual_seed(1)
     dst = BACKBONES.build(dict(cfg, pretrained=str(tmp_path / 'vit.pth')))
     dst.init_weights()
-    assert torch.equal(dst.vit.patch_embed.proj.weight, src.vit.patch_embed.proj.weight)
+    assert torch.equal(dst.model.patch_embed.proj.weight, src.model.patch_embed.proj.weight)

@@ -61,3 +61,17 @@ def test_make_demo_then_train_and_test(tmp_path):
     metrics = recall_at_k(saved['sims'], saved['sims'], saved['img2txt'], saved['txt2img'])
     assert f'{metrics["mR"]:.2f}' in out
     assert np.isfinite(saved['sims']).all()
+
+
+def test_test_tool_refuses_a_checkpoint_of_another_model(tmp_path, demo_root):
+    import torch
+
+    bad = tmp_path / 'other.pth'
+    torch.save({'state_dict': {'backbone.unrelated.weight': torch.zeros(1)}, 'meta': {}}, bad)
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', 'configs/cmpagl_demo.py', str(bad), '--work-dir', str(tmp_path),
+         '--cfg-options', f'data_root={demo_root}', *TINY],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert 'unexpected key in source state_dict: backbone.unrelated.weight' in proc.stderr

@@ -1,36 +1,34 @@
-"""Vision Transformer backbone (timm), returning tokens with the class token first."""
+"""Vision Transformer backbone (timm)."""
 
 from __future__ import annotations
 
 import os
 
-import torch
-from mmengine.model import BaseModule
 from timm.models.vision_transformer import VisionTransformer
 
 from rsretrieval.registry import BACKBONES
-from rsretrieval.utils import load_weights
+
+from .timm_backbone import TimmBackbone
 
 
 @BACKBONES.register_module()
-class ViT(BaseModule):
-    """timm ``VisionTransformer`` with the backbone contract of rsretrieval.
+class ViT(TimmBackbone):
+    """timm ``VisionTransformer``; defaults are ViT-B/16 at 256x256.
 
-    ``forward(images)`` returns ``(B, 1 + N, D)``: the class token, then the
-    ``N = (H / patch) * (W / patch)`` patch tokens, after the final norm.
+    Output ``(B, 1 + (H/p)(W/p), D)``: the class token, then the patch tokens,
+    after the final norm.
 
     Args:
         img_size: Input size the position embedding is built for.
-        patch_size: Patch size.
+        patch_size: Patch size ``p``.
         embed_dim: Token width ``D``.
         depth: Number of blocks.
         num_heads: Attention heads.
         mlp_ratio: MLP hidden width / ``D``.
         drop_path_rate: Stochastic depth rate.
-        pretrained: Local checkpoint (timm or mmengine layout, ``.pth`` or
-            ``.safetensors``); loaded in :meth:`init_weights`, missing and
-            unexpected keys reported.
+        pretrained: Local checkpoint (see :class:`TimmBackbone`).
         init_cfg: mmengine initialisation config.
+        **kwargs: Further ``VisionTransformer`` arguments.
     """
 
     def __init__(
@@ -44,9 +42,9 @@ class ViT(BaseModule):
         drop_path_rate: float = 0.1,
         pretrained: str | os.PathLike | None = None,
         init_cfg: dict | None = None,
+        **kwargs,
     ) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.vit = VisionTransformer(
+        model = VisionTransformer(
             img_size=img_size,
             patch_size=patch_size,
             embed_dim=embed_dim,
@@ -55,20 +53,6 @@ class ViT(BaseModule):
             mlp_ratio=mlp_ratio,
             drop_path_rate=drop_path_rate,
             num_classes=0,
+            **kwargs,
         )
-        self.vit.is_init = True  # timm initialised it; mmengine must not re-run its init_weights
-        self.pretrained = pretrained
-
-    @property
-    def out_channels(self) -> int:
-        """Token width ``D``."""
-        return self.vit.embed_dim
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.pretrained is not None:
-            load_weights(self.vit, self.pretrained)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # images: (B, 3, H, W) -> tokens (B, 1 + H/p * W/p, D)
-        return self.vit.forward_features(images)
+        super().__init__(model, 'tokens', pretrained, init_cfg)

@@ -1,0 +1,584 @@
+"""Gswin: Swin-style window attention with a generated global window (CMPAGL §III-B).
+
+Every stage builds one *global window* from its input with the GWG module (a
+small convolutional pyramid that halves the map until it is window x window).
+Every block then runs, on the local windows:
+
+    F_L  = x + LW-MSA(LN(x))                           local window self-attention
+    F_SL = F_L + SLW-MSA(LN(F_L))                      shifted windows, Swin's mask
+    F_GL = [F_L + CA(F_L, G)] + [F_SL + CA(F_SL, G)]   global-local cross-attention
+    out  = F_GL + MLP(LN(F_GL))
+
+with ``G`` the global window shared by all windows of an image and by all blocks
+of the stage. By default the global window supplies the queries and the local
+window the keys and values (GCViT's global query); the output of query ``i`` is
+added to local position ``i``, which is why the global window has the local
+window's size. The shifted branch is shifted back before the sum.
+
+Shapes use ``B`` batch, ``H, W`` the stage map, ``C`` channels, ``ws`` the window
+size, ``N = ws * ws`` tokens per window, ``nW`` windows per image.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from timm.layers import DropPath, Mlp, trunc_normal_
+from timm.models.swin_transformer import get_relative_position_index
+from torch import nn
+
+from rsretrieval.registry import BACKBONES
+from rsretrieval.utils import load_weights
+
+
+# --------------------------------------------------------------------------- windows
+def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
+    """(B, H, W, C) -> (B, nW, N, C), windows in row-major order."""
+    B, H, W, C = x.shape
+    x = x.view(B, H // ws, ws, W // ws, ws, C)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(B, (H // ws) * (W // ws), ws * ws, C)
+
+
+def window_reverse(windows: torch.Tensor, ws: int, H: int, W: int) -> torch.Tensor:
+    """(B, nW, N, C) -> (B, H, W, C); inverse of :func:`window_partition`."""
+    B, _, _, C = windows.shape
+    x = windows.view(B, H // ws, W // ws, ws, ws, C)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, C)
+
+
+def shifted_window_mask(H: int, W: int, ws: int, shift: int, device: torch.device) -> torch.Tensor:
+    """Swin's mask for cyclically shifted windows: (nW, N, N), 0 or -inf-like.
+
+    Entry ``[w, i, j]`` is ``-100`` when tokens ``i`` and ``j`` of window ``w``
+    come from different regions of the unshifted map (they only share the
+    window because of the cyclic roll).
+    """
+    region = torch.zeros(1, H, W, 1, device=device)
+    label = 0
+    for hs in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
+        for wsl in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
+            region[:, hs, wsl, :] = label
+            label += 1
+    ids = window_partition(region, ws).squeeze(0).squeeze(-1)  # (nW, N)
+    mask = ids[:, None, :] - ids[:, :, None]  # (nW, N, N)
+    return mask.ne(0).float() * -100.0
+
+
+# --------------------------------------------------------------------------- attention
+class RelativePositionBias(nn.Module):
+    """Learned bias per head for each relative offset inside a window: (h, N, N)."""
+
+    def __init__(self, window_size: int, num_heads: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
+        self.register_buffer('index', get_relative_position_index(window_size, window_size), persistent=False)
+        trunc_normal_(self.table, std=0.02)
+
+    def forward(self) -> torch.Tensor:
+        N = self.index.shape[0]
+        return self.table[self.index.view(-1)].view(N, N, -1).permute(2, 0, 1)  # (h, N, N)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, keep: bool):
+    """SDPA with an additive bias; with ``keep`` also return the attention weights."""
+    bias = bias.to(q.dtype)
+    if not keep:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias), None
+    attn = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5 + bias
+    attn = attn.softmax(dim=-1)
+    return attn @ v, attn
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside each window, with relative position bias.
+
+    Args:
+        dim: Channels ``C``.
+        num_heads: Heads ``h``.
+        window_size: ``ws``.
+        qkv_bias: Bias on the qkv projection.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window_size: int, qkv_bias: bool = True) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.rel_bias = RelativePositionBias(window_size, num_heads)
+        self.keep_attention = False
+        self.attention: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, nW, N, C); mask: (nW, N, N) or None
+        B, nW, N, C = x.shape
+        h = self.num_heads
+        qkv = self.qkv(x).view(B, nW, N, 3, h, C // h).permute(3, 0, 1, 4, 2, 5)  # (3, B, nW, h, N, d)
+        # Windows and heads are independent: fold them into one "head" axis so that
+        # the (nW, h, N, N) bias broadcasts over the batch without a copy.
+        q, k, v = (t.reshape(B, nW * h, N, C // h) for t in qkv)
+        bias = self.rel_bias()[None]  # (1, h, N, N)
+        if mask is not None:
+            bias = bias + mask[:, None]  # (nW, h, N, N)
+        bias = bias.expand(nW, h, N, N).reshape(1, nW * h, N, N)
+        out, attn = _attend(q, k, v, bias, self.keep_attention)
+        self.attention = None if attn is None else attn.detach().view(B, nW, h, N, N)
+        out = out.view(B, nW, h, N, C // h).transpose(2, 3).reshape(B, nW, N, C)
+        return self.proj(out)
+
+
+class GlobalLocalCrossAttention(nn.Module):
+    """Cross-attention between every local window and the image's global window.
+
+    ``cross_query='global'``: queries from the global window, keys/values from
+    the local window; output position ``i`` is what global query ``i`` gathered
+    from the local window. ``cross_query='local'``: the reverse roles.
+
+    Args:
+        dim: Channels ``C``.
+        num_heads: Heads ``h``.
+        window_size: ``ws`` (global and local windows have ``N = ws^2`` tokens).
+        cross_query: ``'global'`` or ``'local'``.
+        qkv_bias: Bias on the projections.
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int, window_size: int, cross_query: str = 'global', qkv_bias: bool = True
+    ) -> None:
+        super().__init__()
+        if cross_query not in ('global', 'local'):
+            raise ValueError(f"cross_query must be 'global' or 'local', got {cross_query!r}")
+        self.num_heads, self.cross_query = num_heads, cross_query
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.rel_bias = RelativePositionBias(window_size, num_heads)
+        self.keep_attention = False
+        self.attention: torch.Tensor | None = None
+
+    def forward(self, local: torch.Tensor, glob: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # local: (B, nW, N, C); glob: (B, N, C); mask: (nW, N, N) or None -> (B, nW, N, C)
+        B, nW, N, C = local.shape
+        h, d = self.num_heads, C // self.num_heads
+        glob = glob[:, None].expand(B, nW, N, C)
+        q_src, kv_src = (glob, local) if self.cross_query == 'global' else (local, glob)
+        q = self.q(q_src).view(B, nW, N, h, d).transpose(2, 3).reshape(B, nW * h, N, d)
+        kv = self.kv(kv_src).view(B, nW, N, 2, h, d).permute(3, 0, 1, 4, 2, 5)  # (2, B, nW, h, N, d)
+        k, v = (t.reshape(B, nW * h, N, d) for t in kv)
+        bias = self.rel_bias()[None]
+        if mask is not None:
+            bias = bias + mask[:, None]
+        bias = bias.expand(nW, h, N, N).reshape(1, nW * h, N, N)
+        out, attn = _attend(q, k, v, bias, self.keep_attention)
+        self.attention = None if attn is None else attn.detach().view(B, nW, h, N, N)
+        out = out.view(B, nW, h, N, d).transpose(2, 3).reshape(B, nW, N, C)
+        return self.proj(out)
+
+
+# --------------------------------------------------------------------------- global window
+class GWGLayer(nn.Module):
+    """One global-window-generation layer (paper Eq. 4-5): (B, C, H, W) -> (B, C, H/2, W/2).
+
+    ``x1 = conv3x3_b(GELU(conv3x3_a(conv1x1_a(F))))``; ``x = [x1, conv1x1_b(F)]``;
+    ``out = maxpool3x3/2(conv1x1_c(x) + F)``. The 3x3 convolutions are depthwise
+    by default (as GCViT's feature extractor), dense with ``depthwise=False``.
+    """
+
+    def __init__(self, dim: int, depthwise: bool = True) -> None:
+        super().__init__()
+        groups = dim if depthwise else 1
+        self.conv1x1_a = nn.Conv2d(dim, dim, 1)
+        self.conv3x3_a = nn.Conv2d(dim, dim, 3, padding=1, groups=groups)
+        self.act = nn.GELU()
+        self.conv3x3_b = nn.Conv2d(dim, dim, 3, padding=1, groups=groups)
+        self.conv1x1_b = nn.Conv2d(dim, dim, 1)
+        self.conv1x1_c = nn.Conv2d(2 * dim, dim, 1)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.conv3x3_b(self.act(self.conv3x3_a(self.conv1x1_a(x))))
+        fused = self.conv1x1_c(torch.cat([x1, self.conv1x1_b(x)], dim=1))
+        return self.pool(fused + x)
+
+
+class GlobalWindowGenerator(nn.Module):
+    """Stack of ``log2(H / ws)`` GWG layers, then an adaptive pool if needed.
+
+    Output: (B, N, C) tokens of one ws x ws global window per image. When the
+    stage map already equals the window, the map itself is the global window.
+    """
+
+    def __init__(self, dim: int, resolution: int, window_size: int, depthwise: bool = True) -> None:
+        super().__init__()
+        self.window_size = window_size
+        n_layers = int(math.floor(math.log2(resolution / window_size))) if resolution > window_size else 0
+        self.layers = nn.Sequential(*(GWGLayer(dim, depthwise) for _ in range(n_layers)))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, H, W, C) -> (B, N, C)
+        g = self.layers(x.permute(0, 3, 1, 2))  # (B, C, H', W')
+        if g.shape[-1] < self.window_size or g.shape[-2] < self.window_size:
+            raise ValueError(
+                f'stage map {tuple(x.shape[1:3])} is smaller than the input size the global-window '
+                'generator was built for: build Gswin with img_size no larger than the input'
+            )
+        if g.shape[-2:] != (self.window_size, self.window_size):
+            g = F.adaptive_max_pool2d(g, self.window_size)
+        return self.norm(g.flatten(2).transpose(1, 2))
+
+
+# --------------------------------------------------------------------------- block and stage
+class GswinBlock(nn.Module):
+    """One Gswin transformer block (Eq. 6); see the module docstring.
+
+    Args:
+        dim: Channels ``C``.
+        num_heads: Heads.
+        window_size: ``ws``.
+        shift_size: Shift of the SLW branch (0 when the map is one window).
+        mlp_ratio: MLP hidden width / C.
+        drop_path: Stochastic depth rate of each residual branch.
+        use_global_window: Keep the two GLW-CA branches ("w/o GW" when False).
+        use_shifted_window: Keep the SLW branch ("w/o SLW" when False).
+        cross_query: ``'global'`` or ``'local'`` queries in GLW-CA.
+        share_cross_attn: One GLW-CA module for both branches.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int,
+        shift_size: int,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        use_global_window: bool = True,
+        use_shifted_window: bool = True,
+        cross_query: str = 'global',
+        share_cross_attn: bool = True,
+    ) -> None:
+        super().__init__()
+        self.window_size, self.shift_size = window_size, shift_size
+        self.use_global_window, self.use_shifted_window = use_global_window, use_shifted_window
+        self.norm_local = nn.LayerNorm(dim)
+        self.local_attn = WindowAttention(dim, num_heads, window_size)
+        if use_shifted_window:
+            self.norm_shifted = nn.LayerNorm(dim)
+            self.shifted_attn = WindowAttention(dim, num_heads, window_size)
+        if use_global_window:
+            self.norm_cross = nn.LayerNorm(dim)
+            self.cross_attn = GlobalLocalCrossAttention(dim, num_heads, window_size, cross_query)
+            if use_shifted_window:
+                self.cross_attn_shifted = (
+                    self.cross_attn
+                    if share_cross_attn
+                    else GlobalLocalCrossAttention(dim, num_heads, window_size, cross_query)
+                )
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm_mlp = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def _windows(self, x: torch.Tensor) -> torch.Tensor:
+        return window_partition(x, self.window_size)
+
+    def _merge(self, windows: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        return window_reverse(windows, self.window_size, H, W)
+
+    def forward(self, x: torch.Tensor, glob: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
+        # x: (B, H, W, C); glob: (B, N, C) or None; mask: (nW, N, N) for the shifted windows
+        B, H, W, C = x.shape
+        s = self.shift_size
+        f_local = x + self.drop_path(self._merge(self.local_attn(self._windows(self.norm_local(x))), H, W))
+        if self.use_shifted_window:
+            rolled = torch.roll(self.norm_shifted(f_local), (-s, -s), (1, 2)) if s else self.norm_shifted(f_local)
+            out = self._merge(self.shifted_attn(self._windows(rolled), mask), H, W)
+            f_shifted = f_local + self.drop_path(torch.roll(out, (s, s), (1, 2)) if s else out)
+        if self.use_global_window:
+            ca = self.cross_attn(self._windows(self.norm_cross(f_local)), glob)
+            fused = f_local + self.drop_path(self._merge(ca, H, W))
+            if self.use_shifted_window:
+                normed = self.norm_cross(f_shifted)
+                rolled = torch.roll(normed, (-s, -s), (1, 2)) if s else normed
+                out = self._merge(self.cross_attn_shifted(self._windows(rolled), glob, mask), H, W)
+                fused = fused + f_shifted + self.drop_path(torch.roll(out, (s, s), (1, 2)) if s else out)
+        else:
+            fused = f_local + f_shifted if self.use_shifted_window else f_local
+        return fused + self.drop_path(self.mlp(self.norm_mlp(fused)))
+
+    def attention_modules(self) -> dict[str, nn.Module]:
+        """The attention modules of this block, by branch name."""
+        mods = {'local': self.local_attn}
+        if self.use_shifted_window:
+            mods['shifted'] = self.shifted_attn
+        if self.use_global_window:
+            mods['cross'] = self.cross_attn
+            if self.use_shifted_window:
+                mods['cross_shifted'] = self.cross_attn_shifted
+        return mods
+
+
+class PatchMerging(nn.Module):
+    """2x2 neighbourhood concat + linear: (B, H, W, C) -> (B, H/2, W/2, 2C)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(4 * dim)
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        x = x.view(B, H // 2, 2, W // 2, 2, C).permute(0, 1, 3, 4, 2, 5).reshape(B, H // 2, W // 2, 4 * C)
+        return self.reduction(self.norm(x))
+
+
+class GswinStage(nn.Module):
+    """GWG once, ``depth`` Gswin blocks sharing its global window, optional merging."""
+
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        resolution: int,
+        window_size: int,
+        drop_path: list[float],
+        downsample: bool,
+        use_global_window: bool,
+        use_shifted_window: bool,
+        cross_query: str,
+        share_cross_attn: bool,
+        gwg_depthwise: bool,
+        mlp_ratio: float,
+    ) -> None:
+        super().__init__()
+        self.window_size = window_size
+        shift = window_size // 2 if resolution > window_size else 0
+        self.shift_size = shift
+        self.gwg = GlobalWindowGenerator(dim, resolution, window_size, gwg_depthwise) if use_global_window else None
+        self.blocks = nn.ModuleList(
+            GswinBlock(
+                dim,
+                num_heads,
+                window_size,
+                shift,
+                mlp_ratio,
+                drop_path[i],
+                use_global_window,
+                use_shifted_window,
+                cross_query,
+                share_cross_attn,
+            )
+            for i in range(depth)
+        )
+        self.downsample = PatchMerging(dim) if downsample else None
+        self._masks: dict[tuple, torch.Tensor] = {}
+
+    def _mask(self, H: int, W: int, device: torch.device) -> torch.Tensor | None:
+        if not self.shift_size:
+            return None
+        key = (H, W, device)
+        if key not in self._masks:
+            self._masks[key] = shifted_window_mask(H, W, self.window_size, self.shift_size, device)
+        return self._masks[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, H, W, C) -> (B, H/2, W/2, 2C) or (B, H, W, C) for the last stage
+        glob = self.gwg(x) if self.gwg is not None else None
+        mask = self._mask(x.shape[1], x.shape[2], x.device)
+        for block in self.blocks:
+            x = block(x, glob, mask)
+        return self.downsample(x) if self.downsample is not None else x
+
+
+# --------------------------------------------------------------------------- backbone
+@BACKBONES.register_module()
+class Gswin(BaseModule):
+    """The Gswin image encoder of CMPAGL.
+
+    Output: ``(B, 1 + N, 8C)``, the global token first, then the ``N = (H/32)(W/32)``
+    tokens of the last stage (after the final norm); ``out_channels = 8C``.
+
+    Args:
+        img_size: Input size the model is built for; every stage map must be a
+            multiple of ``window_size`` (patch 4, window 8: multiples of 256).
+        patch_size: Patch embedding stride.
+        in_channels: Image channels.
+        embed_dim: ``C``.
+        depths: Blocks per stage.
+        num_heads: Heads per stage.
+        window_size: Local and global window size ``ws``.
+        mlp_ratio: MLP hidden width / C.
+        drop_path_rate: Stochastic depth, linearly increasing over blocks.
+        use_global_window: GWG + GLW-CA ("w/o GW" ablation when False).
+        use_shifted_window: The SLW branch ("w/o SLW" ablation when False).
+        cross_query: ``'global'`` (global window queries the local one) or ``'local'``.
+        share_cross_attn: One GLW-CA module for both branches of a block.
+        gwg_depthwise: Depthwise 3x3 convolutions in GWG.
+        global_token: ``'mean'`` (average of the last tokens) or ``'first'``
+            (the literal 0-th token).
+        pretrained: Local checkpoint; matching keys load (compatible Swin weights
+            map onto the shared parts), missing/unexpected keys are reported.
+        init_cfg: mmengine initialisation config.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 256,
+        patch_size: int = 4,
+        in_channels: int = 3,
+        embed_dim: int = 96,
+        depths: tuple[int, ...] = (1, 1, 3, 1),
+        num_heads: tuple[int, ...] = (3, 6, 12, 24),
+        window_size: int = 8,
+        mlp_ratio: float = 4.0,
+        drop_path_rate: float = 0.1,
+        use_global_window: bool = True,
+        use_shifted_window: bool = True,
+        cross_query: str = 'global',
+        share_cross_attn: bool = True,
+        gwg_depthwise: bool = True,
+        global_token: str = 'mean',
+        pretrained: str | os.PathLike | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if len(depths) != len(num_heads):
+            raise ValueError(f'depths {depths} and num_heads {num_heads} differ in length')
+        if global_token not in ('mean', 'first'):
+            raise ValueError(f"global_token must be 'mean' or 'first', got {global_token!r}")
+        self.patch_size, self.window_size, self.num_stages = patch_size, window_size, len(depths)
+        self.check_input_size(img_size, img_size)
+        self.global_token = global_token
+        self.pretrained = pretrained
+        self.patch_embed = nn.Conv2d(in_channels, embed_dim, patch_size, stride=patch_size)
+        self.patch_norm = nn.LayerNorm(embed_dim)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        dim, res = embed_dim, img_size // patch_size
+        for i, depth in enumerate(depths):
+            self.stages.append(
+                GswinStage(
+                    dim,
+                    depth,
+                    num_heads[i],
+                    res,
+                    window_size,
+                    dpr[sum(depths[:i]) : sum(depths[: i + 1])],
+                    downsample=i < len(depths) - 1,
+                    use_global_window=use_global_window,
+                    use_shifted_window=use_shifted_window,
+                    cross_query=cross_query,
+                    share_cross_attn=share_cross_attn,
+                    gwg_depthwise=gwg_depthwise,
+                    mlp_ratio=mlp_ratio,
+                )
+            )
+            if i < len(depths) - 1:
+                dim, res = dim * 2, res // 2
+        self.norm = nn.LayerNorm(dim)
+        self.out_channels = dim
+        self.apply(self._init_linear)
+        # The last block keeps its attention weights for get_attention_maps().
+        for module in self.stages[-1].blocks[-1].attention_modules().values():
+            module.keep_attention = True
+
+    @staticmethod
+    def _init_linear(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def check_input_size(self, height: int, width: int) -> None:
+        """Raise ValueError unless every stage map is a multiple of the window."""
+        unit = self.patch_size * self.window_size * 2 ** (self.num_stages - 1)
+        if height % unit or width % unit or height <= 0 or width <= 0:
+            raise ValueError(
+                f'Gswin input {height}x{width} is invalid: height and width must be multiples of '
+                f'patch_size * window_size * 2^(stages-1) = {self.patch_size} * {self.window_size} * '
+                f'{2 ** (self.num_stages - 1)} = {unit}, so that every stage map divides into windows'
+            )
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.pretrained is not None:
+            load_weights(self, self.pretrained, convert=swin_to_gswin)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # images: (B, 3, H, W) -> (B, 1 + H/32 * W/32, 8C)
+        self.check_input_size(images.shape[-2], images.shape[-1])
+        x = self.patch_norm(self.patch_embed(images).permute(0, 2, 3, 1))  # (B, H/4, W/4, C)
+        for stage in self.stages:
+            x = stage(x)
+        tokens = self.norm(x.flatten(1, 2))  # (B, N, 8C)
+        glob = tokens.mean(1, keepdim=True) if self.global_token == 'mean' else tokens[:, :1]
+        return torch.cat([glob, tokens], dim=1)
+
+    def get_attention_maps(self) -> dict[str, torch.Tensor]:
+        """Attention weights of the last block from the latest forward pass.
+
+        Returns:
+            ``{branch: (B, nW, heads, N, N)}`` for the branches present
+            (``local``, ``shifted``, ``cross``, ``cross_shifted``); rows are
+            queries, columns keys, ``N = ws^2`` tokens in row-major window order.
+        """
+        maps = {name: m.attention for name, m in self.stages[-1].blocks[-1].attention_modules().items()}
+        if any(v is None for v in maps.values()):
+            raise RuntimeError('get_attention_maps() needs a forward pass first')
+        return maps
+
+
+# --------------------------------------------------------------------------- Swin weights
+_SWIN_BLOCK = re.compile(r'^layers\.(\d+)\.blocks\.(\d+)\.(.+)$')
+_SWIN_DOWNSAMPLE = re.compile(r'^layers\.(\d+)\.downsample\.(.+)$')
+
+
+def swin_to_gswin(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a timm Swin state dict onto Gswin; other state dicts pass unchanged.
+
+    Swin stacks W-MSA and SW-MSA blocks in pairs; a Gswin block holds both. Swin
+    block ``2j`` of a stage gives Gswin block ``j`` its local attention (and
+    norm), block ``2j + 1`` its shifted attention, norm and MLP (Swin-T's depths
+    (2, 2, 6, 2) fill Gswin's (1, 1, 3, 1)). timm keeps patch merging at the
+    start of stage ``i``, Gswin at the end of stage ``i - 1``. The GWG and
+    cross-attention modules have no Swin counterpart and stay as initialised
+    (reported as missing); Swin's first-block MLPs are reported as unexpected.
+    """
+    if not any(k.startswith('layers.') for k in state):
+        return state
+    out = {}
+    for key, value in state.items():
+        if key.endswith(('relative_position_index', 'attn_mask')):
+            continue
+        if key.startswith('patch_embed.proj.'):
+            out['patch_embed.' + key[len('patch_embed.proj.') :]] = value
+        elif key.startswith('patch_embed.norm.'):
+            out['patch_norm.' + key[len('patch_embed.norm.') :]] = value
+        elif m := _SWIN_DOWNSAMPLE.match(key):
+            out[f'stages.{int(m[1]) - 1}.downsample.{m[2]}'] = value
+        elif m := _SWIN_BLOCK.match(key):
+            stage, block, rest = int(m[1]), int(m[2]), m[3]
+            prefix = f'stages.{stage}.blocks.{block // 2}.'
+            branch = 'shifted' if block % 2 else 'local'
+            rest = rest.replace('attn.relative_position_bias_table', 'attn.rel_bias.table')
+            if rest.startswith('norm1.'):
+                out[prefix + f'norm_{branch}.' + rest[len('norm1.') :]] = value
+            elif rest.startswith('attn.'):
+                out[prefix + f'{branch}_attn.' + rest[len('attn.') :]] = value
+            elif block % 2 and rest.startswith('norm2.'):
+                out[prefix + 'norm_mlp.' + rest[len('norm2.') :]] = value
+            elif block % 2 and rest.startswith('mlp.'):
+                out[prefix + rest] = value
+            else:
+                out[key] = value  # first-block MLP: no counterpart, reported as unexpected
+        else:
+            out[key] = value
+    return out

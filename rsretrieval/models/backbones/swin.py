@@ -1,0 +1,55 @@
+"""Swin Transformer backbone (timm)."""
+
+from __future__ import annotations
+
+import os
+
+from timm.models.swin_transformer import SwinTransformer
+
+from rsretrieval.registry import BACKBONES
+
+from .timm_backbone import TimmBackbone
+
+
+@BACKBONES.register_module()
+class Swin(TimmBackbone):
+    """timm ``SwinTransformer``; defaults are Swin-T with window 8 at 256x256.
+
+    Output ``(B, 1 + (H/32)(W/32), 8C)``: the mean token, then the last stage's
+    tokens (after the final norm).
+
+    Args:
+        img_size: Input size (multiple of ``4 * window_size * 8``).
+        window_size: Window size.
+        embed_dim: ``C``.
+        depths: Blocks per stage.
+        num_heads: Heads per stage.
+        drop_path_rate: Stochastic depth rate.
+        pretrained: Local checkpoint (see :class:`TimmBackbone`).
+        init_cfg: mmengine initialisation config.
+        **kwargs: Further ``SwinTransformer`` arguments.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 256,
+        window_size: int = 8,
+        embed_dim: int = 96,
+        depths: tuple[int, ...] = (2, 2, 6, 2),
+        num_heads: tuple[int, ...] = (3, 6, 12, 24),
+        drop_path_rate: float = 0.1,
+        pretrained: str | os.PathLike | None = None,
+        init_cfg: dict | None = None,
+        **kwargs,
+    ) -> None:
+        model = SwinTransformer(
+            img_size=img_size,
+            window_size=window_size,
+            embed_dim=embed_dim,
+            depths=tuple(depths),
+            num_heads=tuple(num_heads),
+            drop_path_rate=drop_path_rate,
+            num_classes=0,
+            **kwargs,
+        )
+        super().__init__(model, 'nhwc', pretrained, init_cfg)
