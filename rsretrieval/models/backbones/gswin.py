@@ -164,10 +164,15 @@ class GlobalLocalCrossAttention(nn.Module):
         # local: (B, nW, N, C); glob: (B, N, C); mask: (nW, N, N) or None -> (B, nW, N, C)
         B, nW, N, C = local.shape
         h, d = self.num_heads, C // self.num_heads
-        glob = glob[:, None].expand(B, nW, N, C)
-        q_src, kv_src = (glob, local) if self.cross_query == 'global' else (local, glob)
-        q = self.q(q_src).view(B, nW, N, h, d).transpose(2, 3).reshape(B, nW * h, N, d)
-        kv = self.kv(kv_src).view(B, nW, N, 2, h, d).permute(3, 0, 1, 4, 2, 5)  # (2, B, nW, h, N, d)
+        # The global window is projected once per image, then shared by its nW windows.
+        if self.cross_query == 'global':
+            q = self.q(glob)[:, None].expand(B, nW, N, C)
+            kv = self.kv(local)
+        else:
+            q = self.q(local)
+            kv = self.kv(glob)[:, None].expand(B, nW, N, 2 * C)
+        q = q.reshape(B, nW, N, h, d).transpose(2, 3).reshape(B, nW * h, N, d)
+        kv = kv.reshape(B, nW, N, 2, h, d).permute(3, 0, 1, 4, 2, 5)  # (2, B, nW, h, N, d)
         k, v = (t.reshape(B, nW * h, N, d) for t in kv)
         bias = self.rel_bias()[None]
         if mask is not None:
