@@ -83,7 +83,7 @@ FUNCTIONS = _child('function', _mm.FUNCTIONS)
 # Component registries (built by the models themselves).
 BACKBONES = _root('backbone', 'rsretrieval.models.backbones')
 TEXT_ENCODERS = _root('text_encoder', 'rsretrieval.models.text_encoders')
-FUSION_HEADS = _root('fusion_head')
+FUSION_HEADS = _root('fusion_head', 'rsretrieval.models.fusion_heads')
 LOSSES = _root('loss', 'rsretrieval.models.losses')
 RERANKERS = _root('reranker', 'rsretrieval.rerankers')
 

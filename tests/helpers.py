@@ -73,3 +73,23 @@ def tiny_runner_cfg(work_dir: str, data_root: str, max_epochs: int = 1, **overri
     )
     cfg.update(overrides)
     return cfg
+
+
+def tiny_cmpagl(**overrides) -> dict:
+    """CMPAGL with a two-stage Gswin (64 px, window 4) and one-layer BERT halves."""
+    cfg = dict(
+        type='CMPAGL',
+        backbone=dict(
+            type='Gswin', img_size=64, embed_dim=8, depths=(1, 1), num_heads=(1, 2), window_size=4, drop_path_rate=0.0
+        ),
+        text_encoder=dict(type='BertTextEncoder', config=TINY_BERT),
+        fusion_head=dict(type='PreAlignedFusion', num_layers=1, config=TINY_BERT),
+        embed_dim=16,
+        itc=dict(type='ITCLoss'),
+        triplet=dict(type='OptimizedTripletLoss'),
+        itm=dict(type='ITMLoss'),
+        mlm=dict(type='MLMLoss'),
+        queue_size=16,
+    )
+    cfg.update(overrides)
+    return cfg

@@ -1,4 +1,5 @@
 from .base import BaseRetriever
+from .cmpagl import CMPAGL
 from .dual_encoder import DualEncoderRetriever
 
-__all__ = ['BaseRetriever', 'DualEncoderRetriever']
+__all__ = ['BaseRetriever', 'CMPAGL', 'DualEncoderRetriever']

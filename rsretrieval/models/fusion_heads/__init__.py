@@ -1,0 +1,6 @@
+"""Fusion heads: multimodal encoders over image and text tokens."""
+
+from .bert_fusion_layers import BertFusionLayers
+from .pre_aligned_fusion import PreAlignedFusion
+
+__all__ = ['BertFusionLayers', 'PreAlignedFusion']

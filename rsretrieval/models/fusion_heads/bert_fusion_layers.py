@@ -1,0 +1,106 @@
+"""BERT layers with cross-attention to image tokens, bidirectional (ALBEF's fusion half)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from mmengine.logging import MMLogger
+from torch import nn
+from transformers import BertConfig, BertModel
+from transformers.models.bert.modeling_bert import BertLayer
+from transformers.utils import logging as hf_logging
+
+from rsretrieval.utils import resolve_pretrained
+
+
+def load_bert(pretrained: str | os.PathLike) -> BertModel:
+    """A pretrained BERT from a local folder or packaged name, quietly."""
+    path = resolve_pretrained(pretrained)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation='sdpa')
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, L)`` 1/0 key mask -> ``(B, 1, 1, L)`` additive mask (0 or the dtype's min)."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+class BertFusionLayers(nn.Module):
+    """A stack of BERT layers: self-attention -> cross-attention(image) -> FFN.
+
+    Built from HF ``BertLayer`` with ``is_decoder=True, add_cross_attention=True``
+    (the only way transformers builds cross-attention), then made bidirectional:
+    the self-attention's causal flag is cleared and explicit additive masks are
+    passed, so every text token sees every other (tested: changing the last
+    token changes the fused ``[CLS]``).
+
+    Args:
+        config: The BERT configuration (hidden size, heads, ...).
+        num_layers: Layers in the stack.
+        pretrained: Local BERT folder or packaged name whose layers initialise
+            the stack (cross-attention stays newly initialised).
+        layer_start: First pretrained layer to copy; ``None`` takes the last
+            ``num_layers`` layers (BERT-base 12 layers -> 6..11; MiniLM 6 -> 0..5).
+    """
+
+    def __init__(
+        self,
+        config: BertConfig,
+        num_layers: int,
+        pretrained: str | os.PathLike | None = None,
+        layer_start: int | None = None,
+    ) -> None:
+        super().__init__()
+        config = BertConfig(**{**config.to_dict(), 'is_decoder': True, 'add_cross_attention': True})
+        config._attn_implementation = 'sdpa'
+        self.layers = nn.ModuleList(BertLayer(config, layer_idx=i) for i in range(num_layers))
+        std = config.initializer_range
+        for module in self.layers.modules():  # BERT's initialisation scheme
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=std)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        for layer in self.layers:
+            layer.attention.self.is_causal = False
+            layer.crossattention.self.is_causal = False
+        if pretrained is not None:
+            self._load_pretrained(pretrained, layer_start)
+
+    def _load_pretrained(self, pretrained: str | os.PathLike, layer_start: int | None) -> None:
+        source = load_bert(pretrained).encoder.layer
+        n = len(self.layers)
+        start = len(source) - n if layer_start is None else layer_start
+        if start < 0 or start + n > len(source):
+            raise ValueError(f'{pretrained} has {len(source)} layers; cannot copy layers {start}..{start + n - 1}')
+        for layer, src in zip(self.layers, source[start : start + n]):
+            missing, unexpected = layer.load_state_dict(src.state_dict(), strict=False)
+            if unexpected or any(not k.startswith('crossattention.') for k in missing):
+                raise RuntimeError(f'layer weights of {pretrained} do not fit: {missing} {unexpected}')
+        MMLogger.get_current_instance().info(
+            f'Fusion layers initialised from layers {start}..{start + n - 1} of {pretrained} '
+            '(cross-attention newly initialised)'
+        )
+
+    def forward(
+        self,
+        text: torch.Tensor,
+        text_mask: torch.Tensor,
+        image: torch.Tensor,
+        image_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # text: (B, L, D), text_mask: (B, L); image: (B, N, D) already at the text width
+        self_mask = additive_mask(text_mask, text.dtype)
+        cross_mask = None if image_mask is None else additive_mask(image_mask, text.dtype)
+        for layer in self.layers:
+            text = layer(text, self_mask, encoder_hidden_states=image, encoder_attention_mask=cross_mask)
+        return text  # (B, L, D)

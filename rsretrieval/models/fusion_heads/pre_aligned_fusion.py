@@ -1,0 +1,79 @@
+"""PA-MI: the fusion encoder after pre-alignment (paper §III-D, Table V/VI)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+from transformers import BertConfig
+from transformers.models.bert.modeling_bert import BertOnlyMLMHead
+
+from rsretrieval.registry import FUSION_HEADS
+from rsretrieval.utils import resolve_pretrained
+
+from .bert_fusion_layers import BertFusionLayers
+
+
+@FUSION_HEADS.register_module()
+class PreAlignedFusion(BaseModule):
+    """Fusion encoder over pre-aligned features, with ITM and MLM heads.
+
+    The text tokens of the text encoder pass ``num_layers`` BERT layers that
+    cross-attend to the image tokens (projected to the text width); the fused
+    ``[CLS]`` feeds a 2-way match head (ITM), every fused token an MLM head.
+    Retrieval never runs it (inference uses the two encoders); the ITM
+    reranker may.
+
+    Args:
+        image_width: Width of the image tokens (the model passes the
+            backbone's ``out_channels``).
+        num_layers: Fusion layers (paper: 6, the second half of BERT-base).
+        pretrained: Local BERT folder or packaged name: its configuration,
+            and its last ``num_layers`` layers (or from ``layer_start``) as the
+            initial fusion weights.
+        layer_start: First pretrained layer copied (``None``: the last ones).
+        config: ``BertConfig`` arguments when ``pretrained`` is None.
+        init_cfg: mmengine initialisation config.
+    """
+
+    def __init__(
+        self,
+        image_width: int,
+        num_layers: int = 6,
+        pretrained: str | os.PathLike | None = None,
+        layer_start: int | None = None,
+        config: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        bert_config = (
+            BertConfig.from_pretrained(resolve_pretrained(pretrained)) if pretrained else BertConfig(**(config or {}))
+        )
+        width = bert_config.hidden_size
+        self.image_proj = nn.Linear(image_width, width) if image_width != width else nn.Identity()
+        self.layers = BertFusionLayers(bert_config, num_layers, pretrained, layer_start)
+        self.itm_head = nn.Linear(width, 2)
+        self.mlm_head = BertOnlyMLMHead(bert_config)
+
+    def fuse(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Fused text tokens: ``(B, L, D), (B, L), (B, N, Di) -> (B, L, D)``."""
+        return self.layers(text, text_mask, self.image_proj(image))
+
+    def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Match logits of each (image, text) pair: ``(B, 2)``, class 1 = matched."""
+        return self.itm_head(self.fuse(text, text_mask, image)[:, 0])
+
+    def mlm_logits(
+        self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Vocabulary logits: ``(B, L, V)``, or ``(M, V)`` at the ``M`` True entries of
+        the ``(B, L)`` bool ``positions`` (the masked tokens: predicting only those
+        saves most of the ``L x V`` output layer)."""
+        fused = self.fuse(text, text_mask, image)
+        return self.mlm_head(fused if positions is None else fused[positions])
+
+    def tie_word_embeddings(self, embeddings: nn.Embedding) -> None:
+        """Share the MLM decoder weights with the text encoder's word embeddings (BERT, ALBEF)."""
+        self.mlm_head.predictions.decoder.weight = embeddings.weight

@@ -1,0 +1,168 @@
+"""CMPAGL: pre-aligned global-local retrieval (the paper's full model)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rsretrieval.registry import BACKBONES, FUSION_HEADS, LOSSES, MODELS, TEXT_ENCODERS
+
+from ..utils import FeatureQueue, MomentumCopy
+from .base import BaseRetriever
+
+
+@MODELS.register_module()
+class CMPAGL(BaseRetriever):
+    """Image encoder + text encoder pre-aligned by ITC and the optimized triplet
+    loss, then a fusion encoder trained with ITM (hard negatives) and MLM.
+
+    Total loss ``L = L_itc + L_triplet + L_itm + L_mlm`` (each weighted by its
+    loss config's ``loss_weight``; a loss set to ``None`` is switched off, for
+    the ablations). Inference runs only the two encoders and projections:
+    similarity is the cosine of the projected global image token and the
+    projected text ``[CLS]``.
+
+    Args:
+        backbone: ``BACKBONES`` config (Gswin in the paper).
+        text_encoder: ``TEXT_ENCODERS`` config (the first half of BERT).
+        fusion_head: ``FUSION_HEADS`` config (the second half, with
+            cross-attention); built with ``image_width`` = the backbone's width.
+        embed_dim: Width of the joint embedding space.
+        itc: ``ITCLoss`` config or None.
+        triplet: ``OptimizedTripletLoss`` config or None.
+        itm: ``ITMLoss`` config or None (needs ``fusion_head``).
+        mlm: ``MLMLoss`` config or None (needs ``fusion_head``).
+        queue_size: ITC feature-queue length; 0 uses in-batch ITC without
+            momentum encoders. Must be a multiple of the global batch size.
+        momentum: EMA coefficient of the momentum encoders.
+        distill_alpha: Weight of momentum distillation in ITC (0: off).
+        data_preprocessor: Data preprocessor config.
+        init_cfg: mmengine initialisation config.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        text_encoder: dict,
+        fusion_head: dict | None,
+        embed_dim: int = 256,
+        itc: dict | None = None,
+        triplet: dict | None = None,
+        itm: dict | None = None,
+        mlm: dict | None = None,
+        queue_size: int = 65536,
+        momentum: float = 0.995,
+        distill_alpha: float = 0.4,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor or dict(type='RetrievalDataPreprocessor'), init_cfg=init_cfg
+        )
+        self.backbone = BACKBONES.build(backbone)
+        self.text_encoder = TEXT_ENCODERS.build(text_encoder)
+        self.image_proj = nn.Linear(self.backbone.out_channels, embed_dim)
+        self.text_proj = nn.Linear(self.text_encoder.out_channels, embed_dim)
+        self.fusion_head = (
+            FUSION_HEADS.build(fusion_head, default_args=dict(image_width=self.backbone.out_channels))
+            if fusion_head
+            else None
+        )
+        if (itm or mlm) and self.fusion_head is None:
+            raise ValueError('ITM and MLM need a fusion_head')
+        self.itc_loss = LOSSES.build(itc) if itc else None
+        self.triplet_loss = LOSSES.build(triplet) if triplet else None
+        self.itm_loss = LOSSES.build(itm) if itm else None
+        self.mlm_loss = LOSSES.build(mlm) if mlm else None
+        if not any((self.itc_loss, self.triplet_loss, self.itm_loss, self.mlm_loss)):
+            raise ValueError('CMPAGL needs at least one of itc, triplet, itm, mlm')
+        if self.mlm_loss is not None:
+            self.fusion_head.tie_word_embeddings(self.text_encoder.bert.embeddings.word_embeddings)
+        self.distill_alpha = distill_alpha
+        self.use_momentum = self.itc_loss is not None and queue_size > 0
+        if self.use_momentum:
+            self.momentum_image = MomentumCopy(nn.ModuleList([self.backbone, self.image_proj]), momentum)
+            self.momentum_text = MomentumCopy(nn.ModuleList([self.text_encoder, self.text_proj]), momentum)
+            self.queue = FeatureQueue(queue_size, embed_dim)
+
+    # ---------------------------------------------------------------- inference
+    def _image_tokens(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = self.backbone(images)  # (B, 1 + N, Di)
+        return tokens, F.normalize(self.image_proj(tokens[:, 0]), dim=-1)
+
+    def _text_tokens(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = self.text_encoder(input_ids, mask)  # (B, L, D)
+        return tokens, F.normalize(self.text_proj(tokens[:, 0]), dim=-1)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self._image_tokens(images)[1]
+
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        batch = self.text_encoder.tokenize(captions, device=self.image_proj.weight.device)
+        return self._text_tokens(batch['input_ids'], batch['attention_mask'])[1]
+
+    # ----------------------------------------------------------------- training
+    @torch.no_grad()
+    def _momentum_embeddings(self, images, input_ids, mask) -> tuple[torch.Tensor, torch.Tensor]:
+        self.momentum_image.update(nn.ModuleList([self.backbone, self.image_proj]))
+        self.momentum_text.update(nn.ModuleList([self.text_encoder, self.text_proj]))
+        backbone_m, image_proj_m = self.momentum_image.module
+        text_m, text_proj_m = self.momentum_text.module
+        img_m = F.normalize(image_proj_m(backbone_m(images)[:, 0]), dim=-1)
+        txt_m = F.normalize(text_proj_m(text_m(input_ids, mask)[:, 0]), dim=-1)
+        return img_m, txt_m
+
+    def loss(self, inputs: torch.Tensor, data_samples: dict) -> dict[str, torch.Tensor]:
+        image_ids = data_samples['image_id']
+        batch = self.text_encoder.tokenize(data_samples['caption'], device=inputs.device)
+        ids, mask = batch['input_ids'], batch['attention_mask']
+        img_tokens, img_emb = self._image_tokens(inputs)
+        txt_tokens, txt_emb = self._text_tokens(ids, mask)
+        losses: dict[str, torch.Tensor] = {}
+
+        if self.itc_loss is not None:
+            if self.use_momentum:
+                img_m, txt_m = self._momentum_embeddings(inputs, ids, mask)
+                losses['loss_itc'] = self.itc_loss(
+                    img_emb,
+                    txt_emb,
+                    image_ids,
+                    img_keys=torch.cat([img_m, self.queue.img.clone()]),
+                    txt_keys=torch.cat([txt_m, self.queue.txt.clone()]),
+                    key_ids=torch.cat([image_ids, self.queue.ids.clone()]),
+                    img_emb_m=img_m,
+                    txt_emb_m=txt_m,
+                    alpha=self.distill_alpha,
+                )
+                self.queue.enqueue(img_m, txt_m, image_ids)
+            else:
+                losses['loss_itc'] = self.itc_loss(img_emb, txt_emb, image_ids)
+        if self.triplet_loss is not None:
+            losses['loss_triplet'] = self.triplet_loss(img_emb, txt_emb, image_ids)
+        if self.itm_loss is not None:
+            losses['loss_itm'] = self._itm(img_tokens, txt_tokens, mask, img_emb, txt_emb, image_ids)
+        if self.mlm_loss is not None:
+            tok = self.text_encoder.tokenizer
+            masked, labels = self.mlm_loss.mask_tokens(
+                ids, mask, tok.mask_token_id, tok.vocab_size, (tok.cls_token_id, tok.sep_token_id, tok.pad_token_id)
+            )
+            masked_tokens = self.text_encoder(masked, mask)
+            predicted = labels != -100  # (B, L)
+            logits = self.fusion_head.mlm_logits(masked_tokens, mask, img_tokens, positions=predicted)  # (M, V)
+            losses['loss_mlm'] = self.mlm_loss(logits, labels[predicted])
+        return losses
+
+    def _itm(self, img_tokens, txt_tokens, mask, img_emb, txt_emb, image_ids) -> torch.Tensor:
+        """ITM over B positives, B (image, hard negative text) and B (hard negative image, text)."""
+        temp = self.itc_loss.temp.clamp(*self.itc_loss.temp_range) if self.itc_loss is not None else 1.0
+        with torch.no_grad():
+            sims = img_emb @ txt_emb.T / temp
+        neg_txt, neg_img = self.itm_loss.sample_negatives(sims, image_ids)
+        text = torch.cat([txt_tokens, txt_tokens[neg_txt], txt_tokens])  # (3B, L, D)
+        text_mask = torch.cat([mask, mask[neg_txt], mask])
+        image = torch.cat([img_tokens, img_tokens, img_tokens[neg_img]])  # (3B, 1 + N, Di)
+        logits = self.fusion_head.itm_logits(text, text_mask, image)
+        B = img_emb.shape[0]
+        labels = torch.cat([torch.ones(B, dtype=torch.long), torch.zeros(2 * B, dtype=torch.long)]).to(logits.device)
+        return self.itm_loss(logits, labels)

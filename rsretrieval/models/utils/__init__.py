@@ -1,0 +1,3 @@
+from .momentum import FeatureQueue, MomentumCopy
+
+__all__ = ['FeatureQueue', 'MomentumCopy']

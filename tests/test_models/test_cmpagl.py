@@ -1,0 +1,131 @@
+import pytest
+import torch
+from helpers import TINY_BERT, tiny_cmpagl
+
+from rsretrieval.registry import FUSION_HEADS, MODELS
+
+CAPTIONS = ['two red planes at the top', 'a blue ship on the left', 'three white tanks in the middle', 'one road']
+
+
+def _batch(n=4, size=64):
+    g = torch.Generator().manual_seed(0)
+    return dict(
+        inputs=list(torch.randint(0, 255, (n, 3, size, size), dtype=torch.uint8, generator=g)),
+        data_samples=dict(caption=CAPTIONS[:n], image_id=list(range(n))),
+    )
+
+
+def _model(**overrides):
+    torch.manual_seed(0)
+    return MODELS.build(tiny_cmpagl(**overrides))
+
+
+def test_training_step_returns_the_four_losses():
+    model = _model()
+    data = model.data_preprocessor(_batch(), True)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    assert set(losses) == {'loss_itc', 'loss_triplet', 'loss_itm', 'loss_mlm'}
+    sum(losses.values()).backward()
+    fusion_grads = [p.grad for n, p in model.named_parameters() if 'crossattention' in n]
+    assert fusion_grads and all(g is not None and g.abs().sum() > 0 for g in fusion_grads)
+
+
+def test_losses_fall_over_20_steps_on_a_fixed_batch():
+    model = _model(queue_size=0).eval()  # dropout off for a deterministic check
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    data = model.data_preprocessor(_batch(), True)
+    totals = []
+    for _ in range(20):
+        torch.manual_seed(1)  # the same MLM masks and ITM negatives every step
+        losses = model.loss(data['inputs'], data['data_samples'])
+        total = sum(losses.values())
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        totals.append(total.item())
+    assert totals[-1] < 0.7 * totals[0], totals
+
+
+def test_ablation_switches():
+    model = _model(itm=None, mlm=None, fusion_head=None)
+    data = model.data_preprocessor(_batch(), True)
+    assert set(model.loss(data['inputs'], data['data_samples'])) == {'loss_itc', 'loss_triplet'}
+    with pytest.raises(ValueError, match='ITM and MLM need a fusion_head'):
+        _model(fusion_head=None)
+    with pytest.raises(ValueError, match='at least one'):
+        _model(itc=None, triplet=None, itm=None, mlm=None)
+
+
+def test_inference_never_runs_the_fusion_encoder():
+    model = _model().eval()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('fusion encoder called at inference')
+
+    model.fusion_head.register_forward_pre_hook(refuse)
+    model.fusion_head.layers.register_forward_pre_hook(refuse)
+    data = model.data_preprocessor(_batch(), False)
+    with torch.no_grad():
+        img = model.encode_image(data['inputs'])
+        txt = model.encode_text(CAPTIONS)
+        out = model(data['inputs'], data['data_samples'], mode='predict')
+    assert model.similarity(img, txt).shape == (4, 4) and out['img_emb'].shape == (4, 16)
+
+
+def test_momentum_encoders_and_queue():
+    model = _model()
+    param_ids = {id(p) for p in model.parameters()}
+    assert not any(id(b) in param_ids for b in model.momentum_image.buffers())
+    assert not any(n.startswith(('momentum', 'queue')) for n, _ in model.named_parameters())
+    state = model.state_dict()
+    assert 'momentum_image.module.0.patch_embed.weight' in state and 'queue.img' in state
+    before = model.momentum_image.module[0].patch_embed.weight.clone()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    data = model.data_preprocessor(_batch(), True)
+    for _ in range(2):  # the EMA step at the start of step 2 sees step 1's update
+        opt.zero_grad()
+        sum(model.loss(data['inputs'], data['data_samples']).values()).backward()
+        opt.step()
+    after = model.momentum_image.module[0].patch_embed.weight
+    assert not torch.equal(before, after)
+    assert int(model.queue.ptr) == 8 and (model.queue.ids[:8] >= 0).all()
+
+
+def test_queue_size_must_divide_by_the_batch():
+    model = _model(queue_size=10)
+    data = model.data_preprocessor(_batch(), True)
+    with pytest.raises(ValueError, match='queue size 10 is not a multiple of the global batch size 4'):
+        model.loss(data['inputs'], data['data_samples'])
+
+
+def test_fusion_is_bidirectional():
+    head = FUSION_HEADS.build(dict(type='PreAlignedFusion', image_width=12, num_layers=2, config=TINY_BERT)).eval()
+    text, mask, image = torch.randn(1, 6, 32), torch.ones(1, 6, dtype=torch.long), torch.randn(1, 5, 12)
+    changed = text.clone()
+    changed[0, -1] += 1.0
+    with torch.no_grad():
+        assert not torch.allclose(head.fuse(text, mask, image)[:, 0], head.fuse(changed, mask, image)[:, 0])
+        padded_mask = mask.clone()
+        padded_mask[0, -1] = 0
+        assert torch.allclose(
+            head.fuse(text, padded_mask, image)[:, 0], head.fuse(changed, padded_mask, image)[:, 0], atol=1e-6
+        )
+
+
+def test_fusion_layers_start_from_pretrained_layers():
+    from rsretrieval.models.fusion_heads.bert_fusion_layers import load_bert
+
+    head = FUSION_HEADS.build(dict(type='PreAlignedFusion', image_width=768, num_layers=6, pretrained='minilm-l6'))
+    bert = load_bert('minilm-l6')
+    for i in (0, 5):
+        assert torch.equal(
+            head.layers.layers[i].attention.self.query.weight, bert.encoder.layer[i].attention.self.query.weight
+        )
+    assert head.image_proj.in_features == 768 and head.image_proj.out_features == 384
+
+
+def test_mlm_decoder_tied_to_word_embeddings():
+    model = _model()
+    assert model.fusion_head.mlm_head.predictions.decoder.weight is (
+        model.text_encoder.bert.embeddings.word_embeddings.weight
+    )

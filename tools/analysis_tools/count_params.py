@@ -1,0 +1,62 @@
+"""Parameters of a config's model: total, inference path, and per component.
+
+python tools/analysis_tools/count_params.py configs/_base_/models/cmpagl_gswin_bert-base.py --random-init
+
+The inference count is what retrieval runs: the image backbone, the text encoder
+and the two projections (the fusion encoder, its heads, momentum encoders and
+queues are training-time only; momentum weights are buffers, not parameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+
+from mmengine.config import Config, DictAction  # noqa: E402
+
+from rsretrieval.registry import MODELS  # noqa: E402
+from rsretrieval.utils import merge_cfg_options, register_all_modules  # noqa: E402
+
+INFERENCE = ('backbone', 'text_encoder', 'image_proj', 'text_proj')
+
+
+def _drop_pretrained(node) -> None:
+    """Replace every ``pretrained`` path by random initialisation (same shapes)."""
+    if isinstance(node, dict):
+        if node.get('pretrained'):
+            node['pretrained'] = None
+        for value in node.values():
+            _drop_pretrained(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('--random-init', action='store_true', help='build without loading pretrained weights')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args()
+    register_all_modules()
+    cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
+    if args.random_init:
+        _drop_pretrained(model_cfg)
+    model = MODELS.build(model_cfg)
+    # named_parameters() lists a shared tensor once, under its first owner (the MLM
+    # decoder shares the text encoder's word embeddings).
+    rows: dict[str, int] = {}
+    for name, param in model.named_parameters():
+        rows[name.split('.')[0]] = rows.get(name.split('.')[0], 0) + param.numel()
+    total = sum(rows.values())
+    inference = sum(rows.get(name, 0) for name in INFERENCE)
+    print(f'{"component":<22}{"parameters":>16}')
+    for name, count in rows.items():
+        if count:
+            print(f'{name:<22}{count / 1e6:>14.2f} M')
+    print(f'{"total":<22}{total / 1e6:>14.2f} M')
+    print(f'{"inference":<22}{inference / 1e6:>14.2f} M  ({" + ".join(INFERENCE)})')
+
+
+if __name__ == '__main__':
+    main()
