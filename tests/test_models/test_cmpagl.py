@@ -129,3 +129,65 @@ def test_mlm_decoder_tied_to_word_embeddings():
     assert model.fusion_head.mlm_head.predictions.decoder.weight is (
         model.text_encoder.bert.embeddings.word_embeddings.weight
     )
+
+
+STD_MI = dict(
+    itc=None,
+    triplet=None,
+    fusion_head=dict(type='StandardFusion', num_layers=2, config=TINY_BERT),
+    retrieval_scores='match_head',
+    pair_batch_size=3,
+)
+
+
+def test_standard_fusion_trains_with_itm_and_mlm():
+    model = _model(**STD_MI).eval()
+    data = model.data_preprocessor(_batch(), True)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    totals = []
+    for _ in range(20):
+        torch.manual_seed(1)
+        losses = model.loss(data['inputs'], data['data_samples'])
+        assert set(losses) == {'loss_itm', 'loss_mlm'}
+        opt.zero_grad()
+        sum(losses.values()).backward()
+        opt.step()
+        totals.append(sum(losses.values()).item())
+    assert totals[-1] < 0.8 * totals[0], totals  # MLM over a 30k vocabulary dominates and falls slowly
+    streams = [n for n, p in model.named_parameters() if 'image_stream' in n and p.grad is not None]
+    assert streams
+
+
+def test_standard_fusion_scores_every_pair_with_the_match_head():
+    model = _model(**STD_MI).eval()
+    data = model.data_preprocessor(_batch(), False)
+    with torch.no_grad():
+        img = model.encode_image(data['inputs'])
+        txt = model.encode_text(CAPTIONS)
+        scores = model.similarity(img, txt)
+        assert scores.shape == (4, 4) and ((scores > 0) & (scores < 1)).all()
+        # Pair (2, 1) by hand: one fusion pass of image 2 with caption 1.
+        logits = model.fusion_head.itm_logits(txt['tokens'][1:2], txt['mask'][1:2], img['tokens'][2:3])
+    assert torch.allclose(scores[2, 1], logits.softmax(-1)[0, 1], atol=1e-6)
+    assert txt['tokens'].shape[1] == model.text_encoder.max_length  # fixed length: batches concatenate
+
+
+def test_standard_fusion_needs_an_even_split_and_a_head():
+    with pytest.raises(ValueError, match='num_layers must be even'):
+        FUSION_HEADS.build(dict(type='StandardFusion', image_width=8, num_layers=3, config=TINY_BERT))
+    with pytest.raises(ValueError, match="retrieval_scores='match_head' needs a fusion_head"):
+        _model(retrieval_scores='match_head', fusion_head=None, itm=None, mlm=None)
+
+
+def test_runner_evaluates_standard_fusion_end_to_end(tmp_path, demo_root):
+    from helpers import tiny_runner_cfg
+    from mmengine.runner import Runner
+
+    cfg = tiny_runner_cfg(str(tmp_path), str(demo_root))
+    model = tiny_cmpagl(**STD_MI)
+    model['backbone'] = dict(model['backbone'], img_size=32)
+    cfg['model'] = model
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test()
+    assert 0 <= metrics['mR'] <= 100

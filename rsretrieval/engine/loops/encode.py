@@ -41,14 +41,30 @@ def gather_by_index(local: torch.Tensor, indices: torch.Tensor, total: int) -> t
     return out
 
 
+Features = torch.Tensor | dict[str, torch.Tensor]
+
+
+def _concat(parts: list[Features]) -> Features:
+    if isinstance(parts[0], dict):
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    return torch.cat(parts)
+
+
+def gather_features(local: Features, indices: torch.Tensor, total: int) -> Features:
+    """:func:`gather_by_index` for a tensor or, key by key, a dict of tensors."""
+    if isinstance(local, dict):
+        return {k: gather_by_index(v, indices, total) for k, v in local.items()}
+    return gather_by_index(local, indices, total)
+
+
 def encode_images(
     model: BaseRetriever,
     dataloader: DataLoader,
     num_images: int,
     on_batch: Callable[[int, dict], None] | None = None,
     progress: bool = False,
-) -> torch.Tensor:
-    """Embed every image of ``dataloader`` once: ``(num_images, E)`` in image-id order.
+) -> Features:
+    """Embed every image of ``dataloader`` once: ``(num_images, ...)`` in image-id order.
 
     Args:
         model: The (unwrapped) retriever.
@@ -71,9 +87,10 @@ def encode_images(
             bar.update()
     if bar is not None:
         print()
-    local = torch.cat(feats) if feats else torch.empty(0, 0, device=model.data_preprocessor.device)
-    idx = torch.cat(indices) if indices else torch.empty(0, dtype=torch.long, device=local.device)
-    return gather_by_index(local, idx, num_images)
+    device = model.data_preprocessor.device
+    local = _concat(feats) if feats else torch.empty(0, 0, device=device)
+    idx = torch.cat(indices) if indices else torch.empty(0, dtype=torch.long, device=device)
+    return gather_features(local, idx, num_images)
 
 
 def encode_texts(
@@ -92,5 +109,5 @@ def encode_texts(
     if bar is not None:
         print()
     device = model.data_preprocessor.device
-    local = torch.cat(feats) if feats else torch.empty(0, 0, device=device)
-    return gather_by_index(local, torch.tensor(mine, dtype=torch.long, device=local.device), len(captions))
+    local = _concat(feats) if feats else torch.empty(0, 0, device=device)
+    return gather_features(local, torch.tensor(mine, dtype=torch.long, device=device), len(captions))

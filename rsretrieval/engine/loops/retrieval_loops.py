@@ -66,14 +66,15 @@ class _RetrievalEvaluation:
                 model, self.dataloader, len(dataset), on_batch=self._iter_hook('before'), progress=self.progress_bar
             )
             txt_emb = encode_texts(model, dataset.captions, self.text_batch_size, progress=self.progress_bar)
-            sims = model.similarity(img_emb, txt_emb)  # (N_img, N_txt)
+            sims = model.similarity(img_emb, txt_emb, progress=self.progress_bar and is_main_process())
             sims_i2t, sims_t2i = self.reranker(sims) if self.reranker else (sims, sims)
         result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i, img2txt=dataset.img2txt, txt2img=dataset.txt2img)
         self.evaluator.process(data_samples=[result], data_batch=None)
         metrics = self.evaluator.evaluate(1)
         if is_main_process():
             table = format_results_table({'chance': chance_recall(dataset.img2txt), phase: metrics})
-            runner.logger.info(f'{phase} retrieval results ({len(dataset)} images, {len(txt_emb)} captions):\n{table}')
+            n_img, n_txt = sims.shape
+            runner.logger.info(f'{phase} retrieval results ({n_img} images, {n_txt} captions):\n{table}')
             if self.out_file:
                 self._save(sims, sims_i2t, sims_t2i, dataset)
         runner.call_hook(f'after_{phase}_epoch', metrics=metrics)

@@ -2,5 +2,6 @@
 
 from .bert_fusion_layers import BertFusionLayers
 from .pre_aligned_fusion import PreAlignedFusion
+from .standard_fusion import StandardFusion
 
-__all__ = ['BertFusionLayers', 'PreAlignedFusion']
+__all__ = ['BertFusionLayers', 'PreAlignedFusion', 'StandardFusion']

@@ -34,7 +34,7 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 class BertFusionLayers(nn.Module):
-    """A stack of BERT layers: self-attention -> cross-attention(image) -> FFN.
+    """A stack of BERT layers: self-attention -> cross-attention(context) -> FFN.
 
     Built from HF ``BertLayer`` with ``is_decoder=True, add_cross_attention=True``
     (the only way transformers builds cross-attention), then made bidirectional:
@@ -93,14 +93,24 @@ class BertFusionLayers(nn.Module):
 
     def forward(
         self,
-        text: torch.Tensor,
-        text_mask: torch.Tensor,
-        image: torch.Tensor,
-        image_mask: torch.Tensor | None = None,
+        query: torch.Tensor,
+        query_mask: torch.Tensor,
+        context: torch.Tensor,
+        context_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        # text: (B, L, D), text_mask: (B, L); image: (B, N, D) already at the text width
-        self_mask = additive_mask(text_mask, text.dtype)
-        cross_mask = None if image_mask is None else additive_mask(image_mask, text.dtype)
+        """Update the ``query`` tokens with self-attention and attention to ``context``.
+
+        Args:
+            query: ``(B, Lq, D)`` tokens (text for PA-MI; text or image for Std-MI).
+            query_mask: ``(B, Lq)`` 1 for real tokens, 0 for padding.
+            context: ``(B, Lc, D)`` tokens attended to, already at width ``D``.
+            context_mask: ``(B, Lc)`` or None (all real).
+
+        Returns:
+            ``(B, Lq, D)``.
+        """
+        self_mask = additive_mask(query_mask, query.dtype)
+        cross_mask = None if context_mask is None else additive_mask(context_mask, query.dtype)
         for layer in self.layers:
-            text = layer(text, self_mask, encoder_hidden_states=image, encoder_attention_mask=cross_mask)
-        return text  # (B, L, D)
+            query = layer(query, self_mask, encoder_hidden_states=context, encoder_attention_mask=cross_mask)
+        return query

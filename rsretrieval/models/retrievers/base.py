@@ -19,6 +19,11 @@ class BaseRetriever(BaseModel, metaclass=ABCMeta):
     - :meth:`similarity` ``(N_img, E), (N_txt, E) -> (N_img, N_txt)``;
     - :meth:`loss` on a preprocessed training batch -> dict of losses.
 
+    A model that scores pairs jointly (a match head over every pair) may
+    return, from the two encoders, dicts of tensors whose first dimension is
+    the batch; the loops concatenate and gather them key by key and pass them
+    to its :meth:`similarity`.
+
     ``forward(inputs, data_samples, mode)`` dispatches mmengine's modes:
     ``'loss'`` -> :meth:`loss`; ``'predict'`` -> dict of image embeddings (and
     text embeddings when the batch has captions); ``'tensor'`` -> image
@@ -37,8 +42,11 @@ class BaseRetriever(BaseModel, metaclass=ABCMeta):
     def loss(self, inputs: torch.Tensor, data_samples: dict) -> dict[str, torch.Tensor]:
         """Training losses of a preprocessed batch."""
 
-    def similarity(self, img_emb: torch.Tensor, txt_emb: torch.Tensor) -> torch.Tensor:
-        """Cosine similarity of normalised embeddings, in fp32: ``(N_img, N_txt)``."""
+    def similarity(self, img_emb: torch.Tensor, txt_emb: torch.Tensor, progress: bool = False) -> torch.Tensor:
+        """Cosine similarity of normalised embeddings, in fp32: ``(N_img, N_txt)``.
+
+        ``progress`` asks models that score pairs one by one for a progress bar.
+        """
         return img_emb.float() @ txt_emb.float().T
 
     def forward(self, inputs: torch.Tensor, data_samples: dict | None = None, mode: str = 'tensor'):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from mmengine.utils import ProgressBar
 from torch import nn
 
 from rsretrieval.registry import BACKBONES, FUSION_HEADS, LOSSES, MODELS, TEXT_ENCODERS
@@ -37,6 +38,11 @@ class CMPAGL(BaseRetriever):
             momentum encoders. Must be a multiple of the global batch size.
         momentum: EMA coefficient of the momentum encoders.
         distill_alpha: Weight of momentum distillation in ITC (0: off).
+        retrieval_scores: ``'embedding'`` (cosine of the projected features;
+            the fusion encoder is not run) or ``'match_head'`` (the fusion
+            head's match probability for every (image, caption) pair, as the
+            standard-fusion baseline needs; one fusion pass per pair).
+        pair_batch_size: Pairs per fusion pass when scoring with the match head.
         data_preprocessor: Data preprocessor config.
         init_cfg: mmengine initialisation config.
     """
@@ -54,6 +60,8 @@ class CMPAGL(BaseRetriever):
         queue_size: int = 65536,
         momentum: float = 0.995,
         distill_alpha: float = 0.4,
+        retrieval_scores: str = 'embedding',
+        pair_batch_size: int = 256,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -71,6 +79,11 @@ class CMPAGL(BaseRetriever):
         )
         if (itm or mlm) and self.fusion_head is None:
             raise ValueError('ITM and MLM need a fusion_head')
+        if retrieval_scores not in ('embedding', 'match_head'):
+            raise ValueError(f"retrieval_scores must be 'embedding' or 'match_head', got {retrieval_scores!r}")
+        if retrieval_scores == 'match_head' and self.fusion_head is None:
+            raise ValueError("retrieval_scores='match_head' needs a fusion_head")
+        self.retrieval_scores, self.pair_batch_size = retrieval_scores, pair_batch_size
         self.itc_loss = LOSSES.build(itc) if itc else None
         self.triplet_loss = LOSSES.build(triplet) if triplet else None
         self.itm_loss = LOSSES.build(itm) if itm else None
@@ -95,12 +108,38 @@ class CMPAGL(BaseRetriever):
         tokens = self.text_encoder(input_ids, mask)  # (B, L, D)
         return tokens, F.normalize(self.text_proj(tokens[:, 0]), dim=-1)
 
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return self._image_tokens(images)[1]
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        tokens, emb = self._image_tokens(images)
+        return emb if self.retrieval_scores == 'embedding' else dict(tokens=tokens)
 
-    def encode_text(self, captions: list[str]) -> torch.Tensor:
-        batch = self.text_encoder.tokenize(captions, device=self.image_proj.weight.device)
-        return self._text_tokens(batch['input_ids'], batch['attention_mask'])[1]
+    def encode_text(self, captions: list[str]) -> torch.Tensor | dict[str, torch.Tensor]:
+        pad = self.retrieval_scores == 'match_head'  # fixed length so batches concatenate
+        batch = self.text_encoder.tokenize(captions, device=self.image_proj.weight.device, pad_to_max_length=pad)
+        tokens, emb = self._text_tokens(batch['input_ids'], batch['attention_mask'])
+        return emb if not pad else dict(tokens=tokens, mask=batch['attention_mask'])
+
+    def similarity(self, img_feats, txt_feats, progress: bool = False) -> torch.Tensor:
+        """Cosine of the embeddings, or the match head's probability for every pair.
+
+        With ``retrieval_scores='match_head'`` every (image, caption) pair runs
+        through the fusion encoder, ``pair_batch_size`` pairs at a time.
+        """
+        if self.retrieval_scores == 'embedding':
+            return super().similarity(img_feats, txt_feats)
+        img_tokens, txt_tokens, txt_mask = img_feats['tokens'], txt_feats['tokens'], txt_feats['mask']
+        n_img, n_txt = img_tokens.shape[0], txt_tokens.shape[0]
+        scores = torch.empty(n_img, n_txt, device=img_tokens.device)
+        chunk = max(1, self.pair_batch_size)
+        bar = ProgressBar(n_img) if progress else None
+        for i in range(n_img):
+            for start in range(0, n_txt, chunk):
+                text, mask = txt_tokens[start : start + chunk], txt_mask[start : start + chunk]
+                image = img_tokens[i : i + 1].expand(text.shape[0], -1, -1)
+                logits = self.fusion_head.itm_logits(text, mask, image)
+                scores[i, start : start + chunk] = logits.float().softmax(-1)[:, 1]
+            if bar is not None:
+                bar.update()
+        return scores
 
     # ----------------------------------------------------------------- training
     @torch.no_grad()

@@ -90,14 +90,20 @@ class BertTextEncoder(BaseModule):
         """Width of the output tokens."""
         return self.bert.config.hidden_size
 
-    def tokenize(self, captions: list[str], device: torch.device | str = 'cpu') -> dict[str, torch.Tensor]:
-        """Tokenise a batch, padded to its longest caption.
+    def tokenize(
+        self, captions: list[str], device: torch.device | str = 'cpu', pad_to_max_length: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """Tokenise a batch, padded to its longest caption (or to ``max_length``).
 
         Returns:
             ``input_ids`` and ``attention_mask``, ``(B, L)`` on ``device``.
         """
         batch = self.tokenizer(
-            list(captions), padding='longest', truncation=True, max_length=self.max_length, return_tensors='pt'
+            list(captions),
+            padding='max_length' if pad_to_max_length else 'longest',
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors='pt',
         )
         return dict(input_ids=batch['input_ids'].to(device), attention_mask=batch['attention_mask'].to(device))
 
