@@ -113,7 +113,7 @@ def test_fusion_is_bidirectional():
 
 
 def test_fusion_layers_start_from_pretrained_layers():
-    from rsretrieval.models.fusion_heads.bert_fusion_layers import load_bert
+    from rsretrieval.models.text_encoders import load_bert
 
     head = FUSION_HEADS.build(dict(type='PreAlignedFusion', image_width=768, num_layers=6, pretrained='minilm-l6'))
     bert = load_bert('minilm-l6')

@@ -7,25 +7,10 @@ import os
 import torch
 from mmengine.logging import MMLogger
 from torch import nn
-from transformers import BertConfig, BertModel
+from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertLayer
-from transformers.utils import logging as hf_logging
 
-from rsretrieval.utils import resolve_pretrained
-
-
-def load_bert(pretrained: str | os.PathLike) -> BertModel:
-    """A pretrained BERT from a local folder or packaged name, quietly."""
-    path = resolve_pretrained(pretrained)
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        return BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation='sdpa')
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
+from ..text_encoders.bert import load_bert
 
 
 def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -5,19 +5,16 @@ from __future__ import annotations
 import os
 
 import torch
-from mmengine.model import BaseModule
 from torch import nn
-from transformers import BertConfig
-from transformers.models.bert.modeling_bert import BertOnlyMLMHead
 
 from rsretrieval.registry import FUSION_HEADS
-from rsretrieval.utils import resolve_pretrained
 
+from .base_fusion_head import BertFusionHead
 from .bert_fusion_layers import BertFusionLayers
 
 
 @FUSION_HEADS.register_module()
-class PreAlignedFusion(BaseModule):
+class PreAlignedFusion(BertFusionHead):
     """Fusion encoder over pre-aligned features, with ITM and MLM heads.
 
     The text tokens of the text encoder pass ``num_layers`` BERT layers that
@@ -47,15 +44,9 @@ class PreAlignedFusion(BaseModule):
         config: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
-        super().__init__(init_cfg=init_cfg)
-        bert_config = (
-            BertConfig.from_pretrained(resolve_pretrained(pretrained)) if pretrained else BertConfig(**(config or {}))
-        )
-        width = bert_config.hidden_size
-        self.image_proj = nn.Linear(image_width, width) if image_width != width else nn.Identity()
-        self.layers = BertFusionLayers(bert_config, num_layers, pretrained, layer_start)
-        self.itm_head = nn.Linear(width, 2)
-        self.mlm_head = BertOnlyMLMHead(bert_config)
+        super().__init__(image_width, pretrained, config, init_cfg)
+        self.layers = BertFusionLayers(self.bert_config, num_layers, pretrained, layer_start)
+        self.itm_head = nn.Linear(self.bert_config.hidden_size, 2)
 
     def fuse(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Fused text tokens: ``(B, L, D), (B, L), (B, N, Di) -> (B, L, D)``."""
@@ -68,12 +59,5 @@ class PreAlignedFusion(BaseModule):
     def mlm_logits(
         self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor, positions: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Vocabulary logits: ``(B, L, V)``, or ``(M, V)`` at the ``M`` True entries of
-        the ``(B, L)`` bool ``positions`` (the masked tokens: predicting only those
-        saves most of the ``L x V`` output layer)."""
         fused = self.fuse(text, text_mask, image)
         return self.mlm_head(fused if positions is None else fused[positions])
-
-    def tie_word_embeddings(self, embeddings: nn.Embedding) -> None:
-        """Share the MLM decoder weights with the text encoder's word embeddings (BERT, ALBEF)."""
-        self.mlm_head.predictions.decoder.weight = embeddings.weight

@@ -1,3 +1,3 @@
-from .bert import BertTextEncoder
+from .bert import BertTextEncoder, load_bert
 
-__all__ = ['BertTextEncoder']
+__all__ = ['BertTextEncoder', 'load_bert']

@@ -14,6 +14,22 @@ from transformers.utils import logging as hf_logging
 from rsretrieval.registry import TEXT_ENCODERS
 from rsretrieval.utils import resolve_pretrained
 
+
+def load_bert(pretrained: str | os.PathLike) -> BertModel:
+    """A pretrained ``BertModel`` (no pooler, SDPA attention) from a local folder or
+    packaged name, without transformers' load report and progress bar."""
+    path = resolve_pretrained(pretrained)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation='sdpa')
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 #: Tokenizer used when neither ``tokenizer`` nor ``pretrained`` is given:
 #: bert-base-uncased's 30,522-token vocabulary, shipped offline.
 DEFAULT_TOKENIZER = 'minilm-l6'
@@ -53,17 +69,8 @@ class BertTextEncoder(BaseModule):
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         if pretrained is not None:
-            path = resolve_pretrained(pretrained)
-            verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-            hf_logging.set_verbosity_error()
-            hf_logging.disable_progress_bar()
-            try:
-                self.bert = BertModel.from_pretrained(path, add_pooling_layer=False, attn_implementation='sdpa')
-            finally:
-                hf_logging.set_verbosity(verbosity)
-                if bars:
-                    hf_logging.enable_progress_bar()
-            MMLogger.get_current_instance().info(f'BertTextEncoder: pretrained weights from {path}')
+            self.bert = load_bert(pretrained)
+            MMLogger.get_current_instance().info(f'BertTextEncoder: pretrained weights from {pretrained}')
         else:
             self.bert = BertModel(BertConfig(**(config or {})), add_pooling_layer=False)
         total = len(self.bert.encoder.layer)

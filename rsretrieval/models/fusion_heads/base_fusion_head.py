@@ -1,0 +1,63 @@
+"""What every BERT-based fusion head shares: configuration, image projection, MLM head."""
+
+from __future__ import annotations
+
+import os
+from abc import ABCMeta, abstractmethod
+
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+from transformers import BertConfig
+from transformers.models.bert.modeling_bert import BertOnlyMLMHead
+
+from rsretrieval.utils import resolve_pretrained
+
+
+class BertFusionHead(BaseModule, metaclass=ABCMeta):
+    """Base of the fusion heads.
+
+    Resolves the BERT configuration (from ``pretrained`` or ``config``), projects
+    image tokens to the text width (``image_proj``) and holds the MLM head whose
+    decoder can share the word embeddings. Subclasses build their fusion layers
+    and implement ``itm_logits`` and ``mlm_logits``.
+
+    Args:
+        image_width: Width of the image tokens (the model passes the
+            backbone's ``out_channels``).
+        pretrained: Local BERT folder or packaged name (configuration and
+            initial fusion weights).
+        config: ``BertConfig`` arguments when ``pretrained`` is None.
+        init_cfg: mmengine initialisation config.
+    """
+
+    def __init__(
+        self,
+        image_width: int,
+        pretrained: str | os.PathLike | None = None,
+        config: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.bert_config = (
+            BertConfig.from_pretrained(resolve_pretrained(pretrained)) if pretrained else BertConfig(**(config or {}))
+        )
+        width = self.bert_config.hidden_size
+        self.image_proj = nn.Linear(image_width, width) if image_width != width else nn.Identity()
+        self.mlm_head = BertOnlyMLMHead(self.bert_config)
+
+    @abstractmethod
+    def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Match logits of each (image, text) pair: ``(B, 2)``, class 1 = matched."""
+
+    @abstractmethod
+    def mlm_logits(
+        self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Vocabulary logits: ``(B, L, V)``, or ``(M, V)`` at the True entries of the
+        ``(B, L)`` bool ``positions`` (the masked tokens; predicting only those saves
+        most of the ``L x V`` output layer)."""
+
+    def tie_word_embeddings(self, embeddings: nn.Embedding) -> None:
+        """Share the MLM decoder weights with the text encoder's word embeddings (BERT, ALBEF)."""
+        self.mlm_head.predictions.decoder.weight = embeddings.weight
