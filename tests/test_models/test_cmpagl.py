@@ -91,10 +91,18 @@ def test_momentum_encoders_and_queue():
     assert int(model.queue.ptr) == 8 and (model.queue.ids[:8] >= 0).all()
 
 
-def test_queue_size_must_divide_by_the_batch():
-    model = _model(queue_size=10)
+def test_queue_wraps_around_uneven_batches_and_must_hold_one():
+    from rsretrieval.models.utils import FeatureQueue
+
+    queue = FeatureQueue(size=5, dim=2)
+    for step, n in enumerate((2, 2, 3)):  # the last batch of an epoch is often smaller
+        ids = torch.full((n,), step)
+        queue.enqueue(torch.ones(n, 2) * step, torch.ones(n, 2) * step, ids)
+    assert queue.ids.tolist() == [2, 2, 1, 1, 2] and int(queue.ptr) == 2
+    assert torch.equal(queue.img[4], torch.full((2,), 2.0))
+    model = _model(queue_size=3)
     data = model.data_preprocessor(_batch(), True)
-    with pytest.raises(ValueError, match='queue size 10 is not a multiple of the global batch size 4'):
+    with pytest.raises(ValueError, match='queue size 3 is smaller than the global batch size 4'):
         model.loss(data['inputs'], data['data_samples'])
 
 

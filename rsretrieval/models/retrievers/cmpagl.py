@@ -35,7 +35,7 @@ class CMPAGL(BaseRetriever):
         itm: ``ITMLoss`` config or None (needs ``fusion_head``).
         mlm: ``MLMLoss`` config or None (needs ``fusion_head``).
         queue_size: ITC feature-queue length; 0 uses in-batch ITC without
-            momentum encoders. Must be a multiple of the global batch size.
+            momentum encoders. At least the global batch size.
         momentum: EMA coefficient of the momentum encoders.
         distill_alpha: Weight of momentum distillation in ITC (0: off).
         retrieval_scores: ``'embedding'`` (cosine of the projected features;

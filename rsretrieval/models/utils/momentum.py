@@ -68,7 +68,7 @@ class FeatureQueue(nn.Module):
     ALBEF. Every rank enqueues the embeddings of the whole global batch.
 
     Args:
-        size: Queue length; must be a multiple of the global batch size.
+        size: Queue length; at least the global batch size.
         dim: Embedding width.
     """
 
@@ -84,19 +84,22 @@ class FeatureQueue(nn.Module):
     def enqueue(self, img: torch.Tensor, txt: torch.Tensor, ids: torch.Tensor) -> None:
         """Append a batch (gathered from every rank), overwriting the oldest entries.
 
+        Batches of any size (the last, smaller batch of an epoch too) wrap
+        around the end of the queue.
+
         Raises:
-            ValueError: The queue size is not a multiple of the global batch.
+            ValueError: The global batch is larger than the queue.
         """
         if get_world_size() > 1:
             img, txt, ids = (torch.cat(all_gather(t.contiguous())) for t in (img, txt, ids))
         n = img.shape[0]
-        if self.size % n:
+        if n > self.size:
             raise ValueError(
-                f'ITC queue size {self.size} is not a multiple of the global batch size {n} '
-                '(batch size x GPUs): choose a queue size divisible by it'
+                f'ITC queue size {self.size} is smaller than the global batch size {n} '
+                '(batch size x GPUs): the queue must hold at least one batch'
             )
-        ptr = int(self.ptr)
-        self.img[ptr : ptr + n] = img
-        self.txt[ptr : ptr + n] = txt
-        self.ids[ptr : ptr + n] = ids
-        self.ptr.fill_((ptr + n) % self.size)
+        slots = (self.ptr + torch.arange(n, device=self.ptr.device)) % self.size
+        self.img[slots] = img
+        self.txt[slots] = txt
+        self.ids[slots] = ids
+        self.ptr.copy_((self.ptr + n) % self.size)
