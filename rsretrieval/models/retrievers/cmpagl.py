@@ -7,14 +7,14 @@ import torch.nn.functional as F
 from mmengine.utils import ProgressBar
 from torch import nn
 
-from rsretrieval.registry import BACKBONES, FUSION_HEADS, LOSSES, MODELS, TEXT_ENCODERS
+from rsretrieval.registry import FUSION_HEADS, LOSSES, MODELS
 
 from ..utils import FeatureQueue, MomentumCopy
-from .base import BaseRetriever
+from .two_tower import TwoTowerRetriever
 
 
 @MODELS.register_module()
-class CMPAGL(BaseRetriever):
+class CMPAGL(TwoTowerRetriever):
     """Image encoder + text encoder pre-aligned by ITC and the optimized triplet
     loss, then a fusion encoder trained with ITM (hard negatives) and MLM.
 
@@ -65,13 +65,7 @@ class CMPAGL(BaseRetriever):
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
-        super().__init__(
-            data_preprocessor=data_preprocessor or dict(type='RetrievalDataPreprocessor'), init_cfg=init_cfg
-        )
-        self.backbone = BACKBONES.build(backbone)
-        self.text_encoder = TEXT_ENCODERS.build(text_encoder)
-        self.image_proj = nn.Linear(self.backbone.out_channels, embed_dim)
-        self.text_proj = nn.Linear(self.text_encoder.out_channels, embed_dim)
+        super().__init__(backbone, text_encoder, embed_dim, 'cls', data_preprocessor, init_cfg)
         self.fusion_head = (
             FUSION_HEADS.build(fusion_head, default_args=dict(image_width=self.backbone.out_channels))
             if fusion_head
@@ -100,22 +94,14 @@ class CMPAGL(BaseRetriever):
             self.queue = FeatureQueue(queue_size, embed_dim)
 
     # ---------------------------------------------------------------- inference
-    def _image_tokens(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self.backbone(images)  # (B, 1 + N, Di)
-        return tokens, F.normalize(self.image_proj(tokens[:, 0]), dim=-1)
-
-    def _text_tokens(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self.text_encoder(input_ids, mask)  # (B, L, D)
-        return tokens, F.normalize(self.text_proj(tokens[:, 0]), dim=-1)
-
     def encode_image(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
-        tokens, emb = self._image_tokens(images)
+        tokens, emb = self.image_tokens(images)
         return emb if self.retrieval_scores == 'embedding' else dict(tokens=tokens)
 
     def encode_text(self, captions: list[str]) -> torch.Tensor | dict[str, torch.Tensor]:
         pad = self.retrieval_scores == 'match_head'  # fixed length so batches concatenate
         batch = self.text_encoder.tokenize(captions, device=self.image_proj.weight.device, pad_to_max_length=pad)
-        tokens, emb = self._text_tokens(batch['input_ids'], batch['attention_mask'])
+        tokens, emb = self.text_tokens(batch['input_ids'], batch['attention_mask'])
         return emb if not pad else dict(tokens=tokens, mask=batch['attention_mask'])
 
     def similarity(self, img_feats, txt_feats, progress: bool = False) -> torch.Tensor:
@@ -156,8 +142,8 @@ class CMPAGL(BaseRetriever):
         image_ids = data_samples['image_id']
         batch = self.text_encoder.tokenize(data_samples['caption'], device=inputs.device)
         ids, mask = batch['input_ids'], batch['attention_mask']
-        img_tokens, img_emb = self._image_tokens(inputs)
-        txt_tokens, txt_emb = self._text_tokens(ids, mask)
+        img_tokens, img_emb = self.image_tokens(inputs)
+        txt_tokens, txt_emb = self.text_tokens(ids, mask)
         losses: dict[str, torch.Tensor] = {}
 
         if self.itc_loss is not None:
