@@ -3,8 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEMO_CONFIG := configs/dual_encoder_demo.py
-DEMO_DIR := work_dirs/dual_encoder_demo
+DEMO_CONFIG := configs/cmpagl_demo.py
+DEMO_DIR := work_dirs/cmpagl_demo
 export HF_HUB_OFFLINE := 1
 
 .PHONY: install demo test test-fast lint format clean

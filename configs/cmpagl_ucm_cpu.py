@@ -1,12 +1,12 @@
-# UCM-Captions on CPU with the small CMPAGL of the demo (tiny Gswin, window 4, at
-# 128x128; tiny BERT split 2 + 2; all four losses), a few epochs. A smoke-scale
-# run on real images, not the paper's setting.
+# UCM-Captions on CPU with the demo's small CMPAGL (3-stage Gswin at 128x128, MiniLM
+# split 2 + 1, all four losses), the same 5-epoch schedule as the two-tower
+# baseline `dual_encoder_ucm_cpu.py`. A smoke-scale run on real images, not the
+# paper's setting.
 #   python tools/train.py configs/cmpagl_ucm_cpu.py --cfg-options data_root=../shared/data/ucm_captions
 _base_ = [
-    '_base_/models/cmpagl_gswin-tiny_bert-tiny.py',
+    '_base_/models/cmpagl_gswin-tiny_minilm-l3.py',
     '_base_/datasets/ucm_captions_128px.py',
     '_base_/schedules/demo_schedule.py',
     '_base_/default_runtime.py',
 ]
-# Every weight starts random here: one learning rate for all.
-optim_wrapper = dict(paramwise_cfg=dict(_delete_=True))
+optim_wrapper = dict(type='AutocastOptimWrapper', dtype='bfloat16')

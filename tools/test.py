@@ -8,9 +8,12 @@ import os.path as osp
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from rsretrieval.utils import add_common_args, load_config, register_all_modules  # noqa: E402
+
+RERANK_TYPES = {'none': 'NoRerank', 'mr': 'MR', 'smr': 'SMR', 'itm': 'ITMRerank'}
 
 
 def parse_args() -> argparse.Namespace:
@@ -18,6 +21,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='save the similarity matrix and ground truth to this .npz file')
+    parser.add_argument(
+        '--rerank',
+        choices=sorted(RERANK_TYPES),
+        help='rerank the similarity matrix before ranking; raw and reranked metrics are printed side by side',
+    )
+    parser.add_argument(
+        '--rerank-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='reranker arguments, e.g. topk=30 gamma1=0.9 gamma2=1.9 (SMR) or topk=30 wp1=1.0 wp2=0.7 (MR)',
+    )
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -25,6 +40,8 @@ def parse_args() -> argparse.Namespace:
         parser.error(f'checkpoint not found: {args.checkpoint}')
     if args.out and not args.out.endswith('.npz'):
         parser.error(f'--out must name a .npz file, got {args.out}')
+    if args.rerank_options and not args.rerank:
+        parser.error('--rerank-options needs --rerank')
     return args
 
 
@@ -35,6 +52,9 @@ def main() -> None:
     cfg.load_from, cfg.resume = None, False
     if args.out:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, out_file=args.out)
+    if args.rerank:
+        reranker = dict(type=RERANK_TYPES[args.rerank], **args.rerank_options)
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, reranker=reranker)
     runner = Runner.from_cfg(cfg)
     # Strict: a checkpoint that does not fit the config's model is an error, not a
     # partly random model (mmengine's load_from is non-strict).

@@ -120,6 +120,21 @@ def test_fusion_is_bidirectional():
         )
 
 
+def test_itm_pooling_reads_cls_or_the_masked_mean():
+    cfg = dict(type='PreAlignedFusion', image_width=12, num_layers=1, config=TINY_BERT)
+    text, image = torch.randn(2, 6, 32), torch.randn(2, 5, 12)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    for pooling in ('cls', 'mean'):
+        torch.manual_seed(0)
+        head = FUSION_HEADS.build(dict(cfg, itm_pooling=pooling)).eval()
+        with torch.no_grad():
+            fused = head.fuse(text, mask, image)
+            expected = fused[:, 0] if pooling == 'cls' else torch.stack([fused[0].mean(0), fused[1, :3].mean(0)])
+            assert torch.allclose(head.itm_logits(text, mask, image), head.itm_head(expected), atol=1e-6)
+    with pytest.raises(ValueError, match='itm_pooling'):
+        FUSION_HEADS.build(dict(cfg, itm_pooling='max'))
+
+
 def test_fusion_layers_start_from_pretrained_layers():
     from rsretrieval.models.text_encoders import load_bert
 

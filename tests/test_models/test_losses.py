@@ -89,7 +89,7 @@ def test_itm_never_samples_a_positive():
     for _ in range(50):
         neg_txt, neg_img = itm.sample_negatives(sims, ids, g)
         assert (ids[neg_txt] != ids).all() and (ids[neg_img] != ids).all()
-    with pytest.raises(ValueError, match='single image'):
+    with pytest.raises(ValueError, match='same image'):
         itm.sample_negatives(torch.zeros(2, 2), torch.tensor([5, 5]))
     logits = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
     labels = torch.tensor([1, 0])
@@ -103,6 +103,41 @@ def test_itm_sampling_follows_hardness():
     sims = torch.tensor([[0.0, 9.0, -9.0], [9.0, 0.0, -9.0], [9.0, -9.0, 0.0]])
     neg_txt, _ = itm.sample_negatives(sims, ids, torch.Generator().manual_seed(0))
     assert neg_txt.tolist() == [1, 0, 0]
+
+
+def test_itm_excludes_identical_captions():
+    itm = LOSSES.build(dict(type='ITMLoss'))
+    ids = torch.arange(4)
+    # captions 0 and 1 are the same text: neither may be the other's negative
+    same_text = torch.eye(4, dtype=torch.bool)
+    same_text[0, 1] = same_text[1, 0] = True
+    sims = torch.zeros(4, 4)
+    sims[0, 1] = sims[1, 0] = 50.0  # the hardest candidates are exactly the excluded ones
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        neg_txt, neg_img = itm.sample_negatives(sims, ids, g, same_text=same_text)
+        assert neg_txt[0] not in (0, 1) and neg_txt[1] not in (0, 1)
+        assert neg_img[0] not in (0, 1) and neg_img[1] not in (0, 1)
+    with pytest.raises(ValueError, match='same caption'):
+        itm.sample_negatives(torch.zeros(2, 2), torch.arange(2), same_text=torch.ones(2, 2, dtype=torch.bool))
+
+
+def test_itm_hard_fraction_mixes_uniform_negatives():
+    ids = torch.arange(4)
+    sims = torch.full((4, 4), -50.0)
+    sims[:, 3] = 50.0  # caption 3 is every image's hardest negative
+    sims[3, 2] = 50.0
+    counts = {}
+    for fraction in (1.0, 0.0, 0.5):
+        itm = LOSSES.build(dict(type='ITMLoss', hard_fraction=fraction))
+        g = torch.Generator().manual_seed(0)
+        picks = torch.cat([itm.sample_negatives(sims, ids, g)[0][:3] for _ in range(400)])
+        counts[fraction] = (picks == 3).float().mean().item()
+    assert counts[1.0] == 1.0
+    assert counts[0.0] == pytest.approx(1 / 3, abs=0.05)  # uniform over the 3 other captions
+    assert counts[0.5] == pytest.approx(0.5 + 0.5 / 3, abs=0.05)
+    with pytest.raises(ValueError, match='hard_fraction'):
+        LOSSES.build(dict(type='ITMLoss', hard_fraction=1.5))
 
 
 def test_mlm_masking_rules():

@@ -9,20 +9,14 @@ from conftest import REPO
 
 from rsretrieval.evaluation import load_similarity, recall_at_k
 
-TINY = [
+TINY = [  # shrink the demo config's widths and depths (the MiniLM text layers stay: loaded offline)
     'model.backbone.img_size=32',
+    'model.backbone.patch_size=4',
     'model.backbone.embed_dim=8',
     'model.backbone.depths=(1,1)',
     'model.backbone.num_heads=(1,2)',
-    'model.text_encoder.config.hidden_size=32',
-    'model.text_encoder.config.num_hidden_layers=1',
-    'model.text_encoder.config.num_attention_heads=2',
-    'model.text_encoder.config.intermediate_size=64',
-    'model.fusion_head.config.hidden_size=32',
-    'model.fusion_head.config.num_hidden_layers=1',
-    'model.fusion_head.config.num_attention_heads=2',
-    'model.fusion_head.config.intermediate_size=64',
-    'model.fusion_head.num_layers=1',
+    'model.text_encoder.num_layers=1',
+    'model.fusion_head.layer_start=1',
     'model.embed_dim=16',
     'model.queue_size=32',
     'train_cfg.max_epochs=1',
@@ -65,6 +59,10 @@ def test_make_demo_then_train_and_test(tmp_path):
     metrics = recall_at_k(saved['sims'], saved['sims'], saved['img2txt'], saved['txt2img'])
     assert f'{metrics["mR"]:.2f}' in out
     assert np.isfinite(saved['sims']).all()
+    out = _run('tools/test.py', 'configs/cmpagl_demo.py', ckpt, '--work-dir', str(work), '--rerank', 'smr',
+               '--rerank-options', 'topk=5', 'gamma2=1.5',
+               '--cfg-options', f'data_root={data_root}', *TINY)  # fmt: skip
+    assert '| test (raw) |' in out and '| test + SMR |' in out
 
 
 def test_test_tool_refuses_a_checkpoint_of_another_model(tmp_path, demo_root):

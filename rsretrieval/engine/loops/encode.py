@@ -63,6 +63,7 @@ def encode_images(
     num_images: int,
     on_batch: Callable[[int, dict], None] | None = None,
     progress: bool = False,
+    for_matching: bool = False,
 ) -> Features:
     """Embed every image of ``dataloader`` once: ``(num_images, ...)`` in image-id order.
 
@@ -73,15 +74,18 @@ def encode_images(
         on_batch: Called as ``on_batch(batch_idx, data_batch)`` before each
             batch is encoded (the loops call mmengine's iteration hooks here).
         progress: Show a progress bar on rank 0.
+        for_matching: Use ``model.encode_image_for_matching`` (embeddings and
+            the tokens its match head needs) instead of ``encode_image``.
     """
     rank, world = get_dist_info()
+    encode = model.encode_image_for_matching if for_matching else model.encode_image
     bar = ProgressBar(len(dataloader)) if progress and rank == 0 else None
     feats, indices = [], []
     for batch_idx, data_batch in enumerate(dataloader):
         if on_batch is not None:
             on_batch(batch_idx, data_batch)
         data = model.data_preprocessor(data_batch, False)
-        feats.append(model.encode_image(data['inputs']))
+        feats.append(encode(data['inputs']))
         indices.append(data['data_samples']['sample_idx'])
         if bar is not None:
             bar.update()
@@ -94,16 +98,24 @@ def encode_images(
 
 
 def encode_texts(
-    model: BaseRetriever, captions: Sequence[str], batch_size: int = 256, progress: bool = False
-) -> torch.Tensor:
-    """Embed every caption once: ``(len(captions), E)``; ranks split the work."""
+    model: BaseRetriever,
+    captions: Sequence[str],
+    batch_size: int = 256,
+    progress: bool = False,
+    for_matching: bool = False,
+) -> Features:
+    """Embed every caption once: ``(len(captions), E)``; ranks split the work.
+
+    ``for_matching`` uses ``model.encode_text_for_matching`` (a dict of features).
+    """
     rank, world = get_dist_info()
+    encode = model.encode_text_for_matching if for_matching else model.encode_text
     mine = list(range(rank, len(captions), world))
     batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
     bar = ProgressBar(len(batches)) if progress and rank == 0 and batches else None
     feats = []
     for ids in batches:
-        feats.append(model.encode_text([captions[i] for i in ids]))
+        feats.append(encode([captions[i] for i in ids]))
         if bar is not None:
             bar.update()
     if bar is not None:

@@ -9,7 +9,7 @@ from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, ValLoop
 
-from rsretrieval.evaluation import chance_recall, format_results_table, save_similarity
+from rsretrieval.evaluation import chance_recall, format_results_table, recall_at_k, save_similarity
 from rsretrieval.registry import LOOPS, RERANKERS
 
 from .encode import encode_images, encode_texts
@@ -24,7 +24,9 @@ class _RetrievalEvaluation:
         evaluator: Evaluator with a ``RetrievalRecall`` metric.
         text_batch_size: Captions encoded per forward pass.
         reranker: ``RERANKERS`` config applied to the similarity matrix
-            (``None``: raw similarities).
+            (``None``: raw similarities). With a reranker the returned
+            metrics are the reranked ones, the raw ones are added under
+            ``raw/<key>``, and the printed table shows both.
         progress_bar: Show progress bars while encoding (default: on for
             test, off for validation during training).
         out_file: Save the similarity matrix and ground truth to this ``.npz``.
@@ -61,18 +63,40 @@ class _RetrievalEvaluation:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         model.eval()
         dataset = self.dataloader.dataset
+        matching = bool(getattr(self.reranker, 'needs_features', False))
         with torch.no_grad():
-            img_emb = encode_images(
-                model, self.dataloader, len(dataset), on_batch=self._iter_hook('before'), progress=self.progress_bar
+            img_feats = encode_images(
+                model,
+                self.dataloader,
+                len(dataset),
+                on_batch=self._iter_hook('before'),
+                progress=self.progress_bar,
+                for_matching=matching,
             )
-            txt_emb = encode_texts(model, dataset.captions, self.text_batch_size, progress=self.progress_bar)
-            sims = model.similarity(img_emb, txt_emb, progress=self.progress_bar and is_main_process())
-            sims_i2t, sims_t2i = self.reranker(sims) if self.reranker else (sims, sims)
+            txt_feats = encode_texts(
+                model, dataset.captions, self.text_batch_size, progress=self.progress_bar, for_matching=matching
+            )
+            sims = model.similarity(img_feats, txt_feats, progress=self.progress_bar and is_main_process())
+            if self.reranker is None:
+                sims_i2t = sims_t2i = sims
+            elif matching:
+                sims_i2t, sims_t2i = self.reranker(sims, model=model, image_feats=img_feats, text_feats=txt_feats)
+            else:
+                sims_i2t, sims_t2i = self.reranker(sims)
         result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i, img2txt=dataset.img2txt, txt2img=dataset.txt2img)
         self.evaluator.process(data_samples=[result], data_batch=None)
         metrics = self.evaluator.evaluate(1)
+        rows = {'chance': chance_recall(dataset.img2txt)}
+        if self.reranker is not None:
+            ks = getattr(self.evaluator.metrics[0], 'ks', (1, 5, 10))
+            raw = recall_at_k(sims, sims, dataset.img2txt, dataset.txt2img, ks)
+            rows[f'{phase} (raw)'] = raw
+            rows[f'{phase} + {type(self.reranker).__name__}'] = metrics
+            metrics = {**metrics, **{f'raw/{k}': v for k, v in raw.items()}}
+        else:
+            rows[phase] = metrics
         if is_main_process():
-            table = format_results_table({'chance': chance_recall(dataset.img2txt), phase: metrics})
+            table = format_results_table(rows)
             n_img, n_txt = sims.shape
             runner.logger.info(f'{phase} retrieval results ({n_img} images, {n_txt} captions):\n{table}')
             if self.out_file:

@@ -32,6 +32,13 @@ class PreAlignedFusion(BertFusionHead):
             initial fusion weights.
         layer_start: First pretrained layer copied (``None``: the last ones).
         config: ``BertConfig`` arguments when ``pretrained`` is None.
+        itm_pooling: What the match head reads: ``'cls'`` (the fused
+            ``[CLS]``; the paper, ALBEF) or ``'mean'`` (the masked mean of the
+            fused text tokens). With a single fusion layer the ``[CLS]`` query
+            cannot look for caption-specific image content (its query is
+            fixed, the per-token matches are computed in the same layer), and
+            ITM learned much slower on the demo than with ``'mean'`` or with
+            two layers: use ``'mean'`` for one-layer fusion stacks.
         init_cfg: mmengine initialisation config.
     """
 
@@ -42,9 +49,13 @@ class PreAlignedFusion(BertFusionHead):
         pretrained: str | os.PathLike | None = None,
         layer_start: int | None = None,
         config: dict | None = None,
+        itm_pooling: str = 'cls',
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(image_width, pretrained, config, init_cfg)
+        if itm_pooling not in ('cls', 'mean'):
+            raise ValueError(f"itm_pooling must be 'cls' or 'mean', got {itm_pooling!r}")
+        self.itm_pooling = itm_pooling
         self.layers = BertFusionLayers(self.bert_config, num_layers, pretrained, layer_start)
         self.itm_head = nn.Linear(self.bert_config.hidden_size, 2)
 
@@ -54,7 +65,11 @@ class PreAlignedFusion(BertFusionHead):
 
     def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Match logits of each (image, text) pair: ``(B, 2)``, class 1 = matched."""
-        return self.itm_head(self.fuse(text, text_mask, image)[:, 0])
+        fused = self.fuse(text, text_mask, image)  # (B, L, D)
+        if self.itm_pooling == 'cls':
+            return self.itm_head(fused[:, 0])
+        weights = text_mask.unsqueeze(-1).to(fused.dtype)  # (B, L, 1)
+        return self.itm_head((fused * weights).sum(1) / weights.sum(1))
 
     def mlm_logits(
         self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor, positions: torch.Tensor | None = None

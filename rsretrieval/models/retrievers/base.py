@@ -24,6 +24,10 @@ class BaseRetriever(BaseModel, metaclass=ABCMeta):
     the batch; the loops concatenate and gather them key by key and pass them
     to its :meth:`similarity`.
 
+    Models with a match head (a fusion encoder) also implement
+    :meth:`encode_image_for_matching`, :meth:`encode_text_for_matching` and
+    :meth:`match_scores`, which the ITM reranker uses.
+
     ``forward(inputs, data_samples, mode)`` dispatches mmengine's modes:
     ``'loss'`` -> :meth:`loss`; ``'predict'`` -> dict of image embeddings (and
     text embeddings when the batch has captions); ``'tensor'`` -> image
@@ -48,6 +52,21 @@ class BaseRetriever(BaseModel, metaclass=ABCMeta):
         ``progress`` asks models that score pairs one by one for a progress bar.
         """
         return img_emb.float() @ txt_emb.float().T
+
+    def encode_image_for_matching(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Embeddings and what :meth:`match_scores` needs: a dict with ``emb``
+        ``(B, E)`` and tensors of first dimension ``B``."""
+        raise NotImplementedError(f'{type(self).__name__} has no match head: rerank with MR or SMR instead of ITM')
+
+    def encode_text_for_matching(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        """As :meth:`encode_image_for_matching`, for captions."""
+        raise NotImplementedError(f'{type(self).__name__} has no match head: rerank with MR or SMR instead of ITM')
+
+    def match_scores(
+        self, image_feats: dict, text_feats: dict, image_idx: torch.Tensor, text_idx: torch.Tensor
+    ) -> torch.Tensor:
+        """Match probability of the pairs ``(image_idx[p], text_idx[p])``: ``(P,)``."""
+        raise NotImplementedError(f'{type(self).__name__} has no match head: rerank with MR or SMR instead of ITM')
 
     def forward(self, inputs: torch.Tensor, data_samples: dict | None = None, mode: str = 'tensor'):
         if mode == 'loss':

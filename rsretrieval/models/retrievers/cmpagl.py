@@ -30,6 +30,8 @@ class CMPAGL(TwoTowerRetriever):
         fusion_head: ``FUSION_HEADS`` config (the second half, with
             cross-attention); built with ``image_width`` = the backbone's width.
         embed_dim: Width of the joint embedding space.
+        text_pooling: ``'cls'`` (the paper) or ``'mean'`` (for text encoders
+            pretrained with mean pooling, such as MiniLM).
         itc: ``ITCLoss`` config or None.
         triplet: ``OptimizedTripletLoss`` config or None.
         itm: ``ITMLoss`` config or None (needs ``fusion_head``).
@@ -53,6 +55,7 @@ class CMPAGL(TwoTowerRetriever):
         text_encoder: dict,
         fusion_head: dict | None,
         embed_dim: int = 256,
+        text_pooling: str = 'cls',
         itc: dict | None = None,
         triplet: dict | None = None,
         itm: dict | None = None,
@@ -65,7 +68,7 @@ class CMPAGL(TwoTowerRetriever):
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
-        super().__init__(backbone, text_encoder, embed_dim, 'cls', data_preprocessor, init_cfg)
+        super().__init__(backbone, text_encoder, embed_dim, text_pooling, data_preprocessor, init_cfg)
         self.fusion_head = (
             FUSION_HEADS.build(fusion_head, default_args=dict(image_width=self.backbone.out_channels))
             if fusion_head
@@ -95,14 +98,42 @@ class CMPAGL(TwoTowerRetriever):
 
     # ---------------------------------------------------------------- inference
     def encode_image(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
-        tokens, emb = self.image_tokens(images)
-        return emb if self.retrieval_scores == 'embedding' else dict(tokens=tokens)
+        if self.retrieval_scores == 'match_head':
+            return self.encode_image_for_matching(images)
+        return self.image_tokens(images)[1]
 
     def encode_text(self, captions: list[str]) -> torch.Tensor | dict[str, torch.Tensor]:
-        pad = self.retrieval_scores == 'match_head'  # fixed length so batches concatenate
-        batch = self.text_encoder.tokenize(captions, device=self.image_proj.weight.device, pad_to_max_length=pad)
+        if self.retrieval_scores == 'match_head':
+            return self.encode_text_for_matching(captions)
+        return super().encode_text(captions)
+
+    def encode_image_for_matching(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``emb`` ``(B, E)`` and the backbone ``tokens`` ``(B, 1 + N, Di)``."""
+        tokens, emb = self.image_tokens(images)
+        return dict(emb=emb, tokens=tokens)
+
+    def encode_text_for_matching(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        """``emb`` ``(B, E)``, text ``tokens`` ``(B, max_length, D)`` and their ``mask``
+        (padded to the tokenizer's maximum length so that batches concatenate)."""
+        device = self.image_proj.weight.device
+        batch = self.text_encoder.tokenize(captions, device=device, pad_to_max_length=True)
         tokens, emb = self.text_tokens(batch['input_ids'], batch['attention_mask'])
-        return emb if not pad else dict(tokens=tokens, mask=batch['attention_mask'])
+        return dict(emb=emb, tokens=tokens, mask=batch['attention_mask'])
+
+    def match_scores(
+        self, image_feats: dict, text_feats: dict, image_idx: torch.Tensor, text_idx: torch.Tensor
+    ) -> torch.Tensor:
+        """The fusion head's match probability of each pair, ``pair_batch_size`` pairs per pass."""
+        if self.fusion_head is None:
+            raise NotImplementedError('this CMPAGL has no fusion head (fusion_head=None): no match scores')
+        scores = torch.empty(len(image_idx), device=image_feats['tokens'].device)
+        for start in range(0, len(image_idx), max(1, self.pair_batch_size)):
+            i = image_idx[start : start + self.pair_batch_size]
+            t = text_idx[start : start + self.pair_batch_size]
+            text, mask, image = text_feats['tokens'][t], text_feats['mask'][t], image_feats['tokens'][i]
+            logits = self.fusion_head.itm_logits(text, mask, image)
+            scores[start : start + len(i)] = logits.float().softmax(-1)[:, 1]
+        return scores
 
     def similarity(self, img_feats, txt_feats, progress: bool = False) -> torch.Tensor:
         """Cosine of the embeddings, or the match head's probability for every pair.
@@ -111,18 +142,15 @@ class CMPAGL(TwoTowerRetriever):
         through the fusion encoder, ``pair_batch_size`` pairs at a time.
         """
         if self.retrieval_scores == 'embedding':
-            return super().similarity(img_feats, txt_feats)
-        img_tokens, txt_tokens, txt_mask = img_feats['tokens'], txt_feats['tokens'], txt_feats['mask']
-        n_img, n_txt = img_tokens.shape[0], txt_tokens.shape[0]
-        scores = torch.empty(n_img, n_txt, device=img_tokens.device)
-        chunk = max(1, self.pair_batch_size)
+            img_emb = img_feats['emb'] if isinstance(img_feats, dict) else img_feats
+            txt_emb = txt_feats['emb'] if isinstance(txt_feats, dict) else txt_feats
+            return super().similarity(img_emb, txt_emb)
+        n_img, n_txt = img_feats['tokens'].shape[0], txt_feats['tokens'].shape[0]
+        scores = torch.empty(n_img, n_txt, device=img_feats['tokens'].device)
         bar = ProgressBar(n_img) if progress else None
+        all_txt = torch.arange(n_txt, device=scores.device)
         for i in range(n_img):
-            for start in range(0, n_txt, chunk):
-                text, mask = txt_tokens[start : start + chunk], txt_mask[start : start + chunk]
-                image = img_tokens[i : i + 1].expand(text.shape[0], -1, -1)
-                logits = self.fusion_head.itm_logits(text, mask, image)
-                scores[i, start : start + chunk] = logits.float().softmax(-1)[:, 1]
+            scores[i] = self.match_scores(img_feats, txt_feats, torch.full_like(all_txt, i), all_txt)
             if bar is not None:
                 bar.update()
         return scores
@@ -135,7 +163,7 @@ class CMPAGL(TwoTowerRetriever):
         backbone_m, image_proj_m = self.momentum_image.module
         text_m, text_proj_m = self.momentum_text.module
         img_m = F.normalize(image_proj_m(backbone_m(images)[:, 0]), dim=-1)
-        txt_m = F.normalize(text_proj_m(text_m(input_ids, mask)[:, 0]), dim=-1)
+        txt_m = F.normalize(text_proj_m(self.pool_text(text_m(input_ids, mask), mask)), dim=-1)
         return img_m, txt_m
 
     def loss(self, inputs: torch.Tensor, data_samples: dict) -> dict[str, torch.Tensor]:
@@ -166,7 +194,7 @@ class CMPAGL(TwoTowerRetriever):
         if self.triplet_loss is not None:
             losses['loss_triplet'] = self.triplet_loss(img_emb, txt_emb, image_ids)
         if self.itm_loss is not None:
-            losses['loss_itm'] = self._itm(img_tokens, txt_tokens, mask, img_emb, txt_emb, image_ids)
+            losses['loss_itm'] = self._itm(img_tokens, txt_tokens, ids, mask, img_emb, txt_emb, image_ids)
         if self.mlm_loss is not None:
             tok = self.text_encoder.tokenizer
             masked, labels = self.mlm_loss.mask_tokens(
@@ -178,12 +206,13 @@ class CMPAGL(TwoTowerRetriever):
             losses['loss_mlm'] = self.mlm_loss(logits, labels[predicted])
         return losses
 
-    def _itm(self, img_tokens, txt_tokens, mask, img_emb, txt_emb, image_ids) -> torch.Tensor:
+    def _itm(self, img_tokens, txt_tokens, input_ids, mask, img_emb, txt_emb, image_ids) -> torch.Tensor:
         """ITM over B positives, B (image, hard negative text) and B (hard negative image, text)."""
         temp = self.itc_loss.temp.clamp(*self.itc_loss.temp_range) if self.itc_loss is not None else 1.0
         with torch.no_grad():
             sims = img_emb @ txt_emb.T / temp
-        neg_txt, neg_img = self.itm_loss.sample_negatives(sims, image_ids)
+            same_text = (input_ids[:, None, :] == input_ids[None, :, :]).all(-1)  # (B, B) identical captions
+        neg_txt, neg_img = self.itm_loss.sample_negatives(sims, image_ids, same_text=same_text)
         text = torch.cat([txt_tokens, txt_tokens[neg_txt], txt_tokens])  # (3B, L, D)
         text_mask = torch.cat([mask, mask[neg_txt], mask])
         image = torch.cat([img_tokens, img_tokens, img_tokens[neg_img]])  # (3B, 1 + N, Di)

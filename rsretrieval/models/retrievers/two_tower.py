@@ -57,12 +57,14 @@ class TwoTowerRetriever(BaseRetriever):
     def text_tokens(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Text-encoder tokens ``(B, L, D)`` and the text embedding ``(B, E)``."""
         tokens = self.text_encoder(input_ids, mask)
+        return tokens, F.normalize(self.text_proj(self.pool_text(tokens, mask)), dim=-1)
+
+    def pool_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, L, D)`` tokens -> ``(B, D)``: the ``[CLS]`` token or the masked mean."""
         if self.text_pooling == 'cls':
-            pooled = tokens[:, 0]
-        else:
-            weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
-            pooled = (tokens * weights).sum(1) / weights.sum(1)
-        return tokens, F.normalize(self.text_proj(pooled), dim=-1)
+            return tokens[:, 0]
+        weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
+        return (tokens * weights).sum(1) / weights.sum(1)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return self.image_tokens(images)[1]

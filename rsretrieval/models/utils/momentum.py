@@ -99,7 +99,7 @@ class FeatureQueue(nn.Module):
                 '(batch size x GPUs): the queue must hold at least one batch'
             )
         slots = (self.ptr + torch.arange(n, device=self.ptr.device)) % self.size
-        self.img[slots] = img
-        self.txt[slots] = txt
+        self.img[slots] = img.to(self.img.dtype)  # fp32 queue under bf16/fp16 autocast
+        self.txt[slots] = txt.to(self.txt.dtype)
         self.ids[slots] = ids
         self.ptr.copy_((self.ptr + n) % self.size)

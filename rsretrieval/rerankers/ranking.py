@@ -1,0 +1,92 @@
+"""Vectorised ranking helpers shared by the rerankers.
+
+Every ranking here is descending with ties broken by the lower index, the
+order :func:`rsretrieval.evaluation.recall_at_k` uses.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def top_candidates(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's ``k`` best columns, best first: ``(values, indices)``, both ``(N_q, k)``.
+
+    Ties are broken by the lower column index, both in which entries enter the
+    top ``k`` and in their order (``torch.topk`` promises neither); rows whose
+    tied entries straddle the ``k``-th place are resolved by a full stable sort.
+    """
+    values, indices = sims.topk(k, dim=1, sorted=True)  # (N_q, k)
+    # reorder each row by (value desc, column asc): sort by column, then stably by value
+    by_col = indices.argsort(dim=1)
+    indices = indices.gather(1, by_col)
+    order = (-sims.gather(1, indices)).argsort(dim=1, stable=True)
+    indices = indices.gather(1, order)
+    values = sims.gather(1, indices)
+    kth = values[:, -1:]
+    ambiguous = (sims >= kth).sum(1) > k  # another entry ties with the k-th value
+    if bool(ambiguous.any()):
+        rows = ambiguous.nonzero().squeeze(1)
+        full = torch.sort(sims[rows], dim=1, descending=True, stable=True)
+        values[rows], indices[rows] = full.values[:, :k], full.indices[:, :k]
+    return values, indices
+
+
+def nonzero(den: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``den`` with entries of magnitude below ``eps`` replaced by ``eps`` (safe divisor)."""
+    return torch.where(den.abs() < eps, torch.full_like(den, eps), den)
+
+
+def place_below(sims: torch.Tensor, indices: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Reranked matrix: ``scores`` at ``indices``, every other entry below them.
+
+    The entries outside each row's candidates keep their original order and
+    are shifted so that the best of them is 1 below the row's lowest score.
+
+    Args:
+        sims: ``(N_q, N_c)`` raw scores.
+        indices: ``(N_q, K)`` candidate columns of each row.
+        scores: ``(N_q, K)`` their new scores.
+    """
+    offset = scores.min(1, keepdim=True).values - 1 - sims.max(1, keepdim=True).values  # (N_q, 1)
+    out = sims + offset
+    return out.scatter_(1, indices, scores)
+
+
+def positions_in_columns(
+    sims: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, chunk_elements: int = 1 << 25
+) -> torch.Tensor:
+    """1-based position of row ``rows[p]`` in the descending ranking of column ``cols[p]``.
+
+    That is ``1 + #{i : S[i, c] > S[r, c]} + #{i < r : S[i, c] == S[r, c]}``,
+    for every pair ``p`` at once: the columns are ranked by a stable sort in
+    chunks of at most ``chunk_elements`` matrix entries (about 20 bytes of
+    working memory each), and each pair reads its position from its chunk.
+
+    Args:
+        sims: ``(N, M)`` matrix.
+        rows, cols: ``(P,)`` long tensors of matrix indices.
+        chunk_elements: Entries ranked at a time.
+
+    Returns:
+        ``(P,)`` long tensor of positions in ``[1, N]``.
+    """
+    n, m = sims.shape
+    out = torch.empty_like(rows)
+    cols_per_chunk = max(1, chunk_elements // max(n, 1))
+    order = cols.argsort()
+    sorted_cols = cols[order]
+    edges = torch.arange(0, m + cols_per_chunk, cols_per_chunk, device=cols.device)
+    bounds = torch.searchsorted(sorted_cols, edges).tolist()
+    arange_n = torch.arange(n, device=sims.device)
+    for c, start in enumerate(range(0, m, cols_per_chunk)):
+        lo, hi = bounds[c], bounds[c + 1]
+        if lo == hi:
+            continue
+        block = sims[:, start : start + cols_per_chunk].T  # (C, N): row j = column start + j
+        ranking = torch.sort(block, dim=1, descending=True, stable=True).indices  # (C, N)
+        positions = torch.empty_like(ranking)
+        positions.scatter_(1, ranking, arange_n.expand_as(ranking))  # positions[j, i] = 0-based place of row i
+        pairs = order[lo:hi]
+        out[pairs] = positions[cols[pairs] - start, rows[pairs]] + 1
+    return out
