@@ -19,11 +19,12 @@ $(STAMP): requirements/runtime.txt requirements/tests.txt requirements/offline_w
 
 install: $(STAMP)
 
-# Generate the synthetic scenes (first run), train, then evaluate the last checkpoint on the test split.
+# Generate the synthetic scenes (first run), train, then evaluate the last checkpoint on the
+# test split, raw and with the SMR reranker.
 demo: $(STAMP)
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
 	$(PY) tools/test.py $(DEMO_CONFIG) "$$(cat $(DEMO_DIR)/last_checkpoint)" --work-dir $(DEMO_DIR) \
-		--out $(DEMO_DIR)/test_sims.npz
+		--rerank smr --out $(DEMO_DIR)/test_sims.npz
 
 test: $(STAMP) lint
 	$(PY) -m pytest tests
