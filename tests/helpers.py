@@ -93,3 +93,29 @@ def tiny_cmpagl(**overrides) -> dict:
     )
     cfg.update(overrides)
     return cfg
+
+
+# --cfg-options that shrink configs/cmpagl_demo.py to seconds on a CPU: widths and depths
+# only (the structure and the offline MiniLM text layers stay), 32 px images, one epoch.
+TINY_DEMO_OPTIONS = [
+    'model.backbone.img_size=32',
+    'model.backbone.patch_size=4',
+    'model.backbone.embed_dim=8',
+    'model.backbone.depths=(1,1)',
+    'model.backbone.num_heads=(1,2)',
+    'model.text_encoder.num_layers=1',
+    'model.fusion_head.layer_start=1',
+    'model.embed_dim=16',
+    'model.queue_size=32',
+    'train_cfg.max_epochs=1',
+    'train_dataloader.batch_size=8',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0',
+    'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0',
+    'param_scheduler.0.end=2',
+    'train_dataloader.dataset.pipeline.1.size=32',
+    'val_dataloader.dataset.pipeline.1.scale=(32,32)',
+    'test_dataloader.dataset.pipeline.1.scale=(32,32)',
+]

@@ -11,7 +11,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run tim
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from rsretrieval.utils import add_common_args, load_config, register_all_modules  # noqa: E402
+from rsretrieval.utils import add_common_args, finish_distributed, load_config, register_all_modules  # noqa: E402
 
 RERANK_TYPES = {'none': 'NoRerank', 'mr': 'MR', 'smr': 'SMR', 'itm': 'ITMRerank'}
 
@@ -60,6 +60,7 @@ def main() -> None:
     # partly random model (mmengine's load_from is non-strict).
     runner.load_checkpoint(args.checkpoint, map_location='cpu', strict=True)
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

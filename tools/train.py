@@ -9,7 +9,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run tim
 
 from mmengine.runner import Runner  # noqa: E402
 
-from rsretrieval.utils import add_common_args, load_config, register_all_modules  # noqa: E402
+from rsretrieval.utils import add_common_args, finish_distributed, load_config, register_all_modules  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,6 +41,7 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     Runner.from_cfg(cfg).train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
 from .checkpoint import load_checkpoint_file, load_weights, restore_history_buffers, to_safe_types
-from .config import add_common_args, load_config, merge_cfg_options
+from .config import add_common_args, finish_distributed, load_config, merge_cfg_options, setup_distributed
 from .pretrained import PACKAGED_WEIGHTS, resolve_pretrained
 from .setup_env import register_all_modules
 
@@ -7,8 +7,10 @@ __all__ = [
     'PACKAGED_WEIGHTS',
     'add_common_args',
     'load_checkpoint_file',
+    'finish_distributed',
     'load_config',
     'merge_cfg_options',
+    'setup_distributed',
     'load_weights',
     'register_all_modules',
     'resolve_pretrained',

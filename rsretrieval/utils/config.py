@@ -61,10 +61,63 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def setup_distributed(cfg: Config, cuda_available: bool | None = None) -> Config:
+    """Make a distributed config runnable on the machine at hand.
+
+    Without CUDA, the NCCL backend becomes gloo (an explicit ``gloo`` or
+    ``mpi`` is kept), the process group is initialised here for the
+    ``pytorch`` launcher (mmengine's ``init_dist`` always selects a CUDA
+    device; the Runner skips it when a group exists), and the model is
+    wrapped by DDP without ``device_ids`` (mmengine passes the local rank as
+    a CUDA device id, which DDP rejects for a CPU module). ``find_unused_parameters`` (a top-level config key,
+    default False) reaches DDP either way: set it for ablations that leave a
+    module without gradients.
+    """
+    if cfg.get('launcher', 'none') == 'none':
+        return cfg
+    if cuda_available is None:
+        import torch
+
+        cuda_available = torch.cuda.is_available()
+    if not cuda_available:
+        env = cfg.setdefault('env_cfg', {})
+        dist_cfg = env.setdefault('dist_cfg', {})
+        if dist_cfg.get('backend', 'nccl') == 'nccl':
+            dist_cfg['backend'] = 'gloo'
+        if cfg.launcher == 'pytorch':
+            import torch.distributed as dist
+
+            if not dist.is_initialized():  # torchrun's env:// variables
+                dist.init_process_group(backend=dist_cfg['backend'])
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            device_ids=None,  # a CPU module: mmengine would pass [LOCAL_RANK]
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+            **(cfg.get('model_wrapper_cfg') or {}),
+        )
+    return cfg
+
+
+def finish_distributed() -> None:
+    """Destroy the process group before the interpreter exits.
+
+    Left to the interpreter's shutdown, gloo's threads can be torn down while
+    still joinable and abort the process ("terminate called without an active
+    exception") after the work is done.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def load_config(args: argparse.Namespace) -> Config:
     """Read ``args.config`` and apply the options of :func:`add_common_args`."""
     cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
     cfg.launcher = args.launcher
+    setup_distributed(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:

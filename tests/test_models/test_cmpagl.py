@@ -46,6 +46,16 @@ def test_losses_fall_over_20_steps_on_a_fixed_batch():
     assert totals[-1] < 0.7 * totals[0], totals
 
 
+def test_every_trainable_parameter_gets_a_gradient():
+    # DDP (find_unused_parameters=False) needs this of the full model
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cmpagl())
+    data = model.data_preprocessor(_batch(), True)
+    sum(model.loss(data['inputs'], data['data_samples']).values()).backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+
+
 def test_ablation_switches():
     model = _model(itm=None, mlm=None, fusion_head=None)
     data = model.data_preprocessor(_batch(), True)

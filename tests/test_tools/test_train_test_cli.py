@@ -6,31 +6,11 @@ import sys
 
 import numpy as np
 from conftest import REPO
+from helpers import TINY_DEMO_OPTIONS
 
 from rsretrieval.evaluation import load_similarity, recall_at_k
 
-TINY = [  # shrink the demo config's widths and depths (the MiniLM text layers stay: loaded offline)
-    'model.backbone.img_size=32',
-    'model.backbone.patch_size=4',
-    'model.backbone.embed_dim=8',
-    'model.backbone.depths=(1,1)',
-    'model.backbone.num_heads=(1,2)',
-    'model.text_encoder.num_layers=1',
-    'model.fusion_head.layer_start=1',
-    'model.embed_dim=16',
-    'model.queue_size=32',
-    'train_cfg.max_epochs=1',
-    'train_dataloader.batch_size=8',
-    'train_dataloader.num_workers=0',
-    'train_dataloader.persistent_workers=False',
-    'val_dataloader.num_workers=0',
-    'val_dataloader.persistent_workers=False',
-    'test_dataloader.num_workers=0',
-    'param_scheduler.0.end=2',
-    'train_dataloader.dataset.pipeline.1.size=32',
-    'val_dataloader.dataset.pipeline.1.scale=(32,32)',
-    'test_dataloader.dataset.pipeline.1.scale=(32,32)',
-]
+TINY = TINY_DEMO_OPTIONS
 
 
 def _run(*args):

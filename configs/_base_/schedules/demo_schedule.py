@@ -4,7 +4,8 @@ max_epochs = 5
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=3e-4, weight_decay=0.02),
-    paramwise_cfg=dict(custom_keys={'text_encoder': dict(lr_mult=0.1)}),
+    # bypass_duplicate: tied parameters (MLM decoder = word embeddings) belong to one group
+    paramwise_cfg=dict(custom_keys={'text_encoder': dict(lr_mult=0.1)}, bypass_duplicate=True),
     clip_grad=dict(max_norm=5.0),
 )
 param_scheduler = [

@@ -45,6 +45,9 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
         width = self.bert_config.hidden_size
         self.image_proj = nn.Linear(image_width, width) if image_width != width else nn.Identity()
         self.mlm_head = BertOnlyMLMHead(self.bert_config)
+        # HF ties the decoder bias to ``predictions.bias`` only inside a PreTrainedModel;
+        # standalone, ``predictions.bias`` would be a parameter that never gets a gradient
+        self.mlm_head.predictions.decoder.bias = self.mlm_head.predictions.bias
 
     @abstractmethod
     def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,16 @@ class ITMLoss(nn.Module):
         invalid = image_ids[:, None] == image_ids[None, :]  # (B, B)
         if same_text is not None:
             invalid = invalid | same_text
+        neg_txt = self.draw(sims, invalid, generator)
+        neg_img = self.draw(sims.T, invalid.T, generator)
+        return neg_txt, neg_img
+
+    def draw(
+        self, logits: torch.Tensor, invalid: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One negative per row: ``(B, M)`` similarity logits of each query to ``M``
+        candidates and ``(B, M)`` bool ``invalid`` (True: never a negative) -> ``(B,)``
+        candidate indices (the distributed model passes candidates of every rank)."""
         if bool(invalid.all(dim=1).any()):
             raise ValueError(
                 'ITM needs a negative for every pair: the batch holds a pair whose every other pair '
@@ -73,14 +83,10 @@ class ITMLoss(nn.Module):
         uniform = valid / valid.sum(1, keepdim=True)
         # softmax, then renormalised over the valid negatives; a floor keeps a
         # row whose valid entries all underflow to 0 samplable (uniform then)
-        hard_i2t = F.softmax(sims.float(), dim=1) * valid + 1e-12 * valid
-        hard_t2i = F.softmax(sims.float().T, dim=1) * valid + 1e-12 * valid
-        hard_i2t = hard_i2t / hard_i2t.sum(1, keepdim=True)
-        hard_t2i = hard_t2i / hard_t2i.sum(1, keepdim=True)
+        hard = F.softmax(logits.float(), dim=1) * valid + 1e-12 * valid
+        hard = hard / hard.sum(1, keepdim=True)
         p = self.hard_fraction
-        neg_txt = torch.multinomial(p * hard_i2t + (1 - p) * uniform, 1, generator=generator).squeeze(1)
-        neg_img = torch.multinomial(p * hard_t2i + (1 - p) * uniform, 1, generator=generator).squeeze(1)
-        return neg_txt, neg_img
+        return torch.multinomial(p * hard + (1 - p) * uniform, 1, generator=generator).squeeze(1)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``logits`` ``(M, 2)`` from the match head; ``labels`` ``(M,)``, 1 = matched."""

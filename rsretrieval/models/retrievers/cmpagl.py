@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from mmengine.dist import all_gather, get_world_size
 from mmengine.utils import ProgressBar
 from torch import nn
+from torch.distributed.nn.functional import all_gather as all_gather_with_grad
 
 from rsretrieval.registry import FUSION_HEADS, LOSSES, MODELS
 
@@ -168,7 +170,8 @@ class CMPAGL(TwoTowerRetriever):
 
     def loss(self, inputs: torch.Tensor, data_samples: dict) -> dict[str, torch.Tensor]:
         image_ids = data_samples['image_id']
-        batch = self.text_encoder.tokenize(data_samples['caption'], device=inputs.device)
+        pad = get_world_size() > 1  # one caption length on every rank: the ITM candidates are all-gathered
+        batch = self.text_encoder.tokenize(data_samples['caption'], device=inputs.device, pad_to_max_length=pad)
         ids, mask = batch['input_ids'], batch['attention_mask']
         img_tokens, img_emb = self.image_tokens(inputs)
         txt_tokens, txt_emb = self.text_tokens(ids, mask)
@@ -207,15 +210,31 @@ class CMPAGL(TwoTowerRetriever):
         return losses
 
     def _itm(self, img_tokens, txt_tokens, input_ids, mask, img_emb, txt_emb, image_ids) -> torch.Tensor:
-        """ITM over B positives, B (image, hard negative text) and B (hard negative image, text)."""
+        """ITM over B positives, B (image, hard negative text) and B (hard negative image, text).
+
+        With several processes the negatives come from the batches of every
+        rank (ALBEF): embeddings, ids and captions are all-gathered, and the
+        tokens are all-gathered with their gradient.
+        """
         temp = self.itc_loss.temp.clamp(*self.itc_loss.temp_range) if self.itc_loss is not None else 1.0
+        cand_img_tokens, cand_txt_tokens, cand_mask = img_tokens, txt_tokens, mask
+        cand_img_emb, cand_txt_emb, cand_ids, cand_input_ids = img_emb, txt_emb, image_ids, input_ids
+        if get_world_size() > 1:  # every rank holds a batch of the same size (DefaultSampler pads)
+            cand_img_tokens = torch.cat(all_gather_with_grad(img_tokens.contiguous()))
+            cand_txt_tokens = torch.cat(all_gather_with_grad(txt_tokens.contiguous()))
+            cand_img_emb, cand_txt_emb, cand_ids, cand_input_ids, cand_mask = (
+                torch.cat(all_gather(t.detach().contiguous())) for t in (img_emb, txt_emb, image_ids, input_ids, mask)
+            )
         with torch.no_grad():
-            sims = img_emb @ txt_emb.T / temp
-            same_text = (input_ids[:, None, :] == input_ids[None, :, :]).all(-1)  # (B, B) identical captions
-        neg_txt, neg_img = self.itm_loss.sample_negatives(sims, image_ids, same_text=same_text)
-        text = torch.cat([txt_tokens, txt_tokens[neg_txt], txt_tokens])  # (3B, L, D)
-        text_mask = torch.cat([mask, mask[neg_txt], mask])
-        image = torch.cat([img_tokens, img_tokens, img_tokens[neg_img]])  # (3B, 1 + N, Di)
+            sims_i2t = img_emb @ cand_txt_emb.T / temp  # (B, W*B): local images vs every caption
+            sims_t2i = txt_emb @ cand_img_emb.T / temp  # (B, W*B): local captions vs every image
+            same_image = image_ids[:, None] == cand_ids[None, :]
+            same_text = (input_ids[:, None, :] == cand_input_ids[None, :, :]).all(-1)  # identical captions
+        neg_txt = self.itm_loss.draw(sims_i2t, same_image | same_text)
+        neg_img = self.itm_loss.draw(sims_t2i, same_image | same_text)
+        text = torch.cat([txt_tokens, cand_txt_tokens[neg_txt], txt_tokens])  # (3B, L, D)
+        text_mask = torch.cat([mask, cand_mask[neg_txt], mask])
+        image = torch.cat([img_tokens, img_tokens, cand_img_tokens[neg_img]])  # (3B, 1 + N, Di)
         logits = self.fusion_head.itm_logits(text, text_mask, image)
         B = img_emb.shape[0]
         labels = torch.cat([torch.ones(B, dtype=torch.long), torch.zeros(2 * B, dtype=torch.long)]).to(logits.device)
