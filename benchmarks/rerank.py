@@ -65,7 +65,8 @@ def mr_loop_row(S: np.ndarray, q: int, topk: int = 30, wp1: float = 1.0, wp2: fl
     r_b[np.argsort(back, kind='stable')] = np.arange(1, k + 1)
     out = np.empty(k)
     for j, c in enumerate(top, start=1):
-        out[j - 1] = wp1 * S[q, c] / S[:, c].sum() + np.exp(-0.05 * j) + wp2 * np.exp(-0.05 * r_b[j - 1])
+        significance = S[q, c] / S[:, c].sum(dtype=np.float64)
+        out[j - 1] = wp1 * significance + np.exp(-0.05 * j) + wp2 * np.exp(-0.05 * r_b[j - 1])
     return out
 
 
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--loop-queries', type=int, default=40, help='queries per direction timed in the loop')
     parser.add_argument('--topk', type=int, default=30)
+    parser.add_argument('--methods', nargs='+', default=['SMR', 'MR'], choices=['SMR', 'MR'])
     args = parser.parse_args()
     device = torch.device(args.device)
     threads = torch.get_num_threads()
@@ -123,6 +125,8 @@ def main() -> None:
             ('SMR', SMR(topk=args.topk), lambda M, q: smr_loop_row(M, q, args.topk)),
             ('MR', MR(topk=args.topk), lambda M, q: mr_loop_row(M, q, args.topk)),
         ):
+            if name not in args.methods:
+                continue
             reranker(sims[:8, :40])  # warm-up (allocator, kernels)
             seconds, (i2t, t2i) = time_vectorised(reranker, sims)
             peak = peak_memory_gb(device)

@@ -23,7 +23,9 @@ class MR(BaseReranker):
     re-sorted by their backward rank (the place of ``q`` in the candidate's own
     ranking of all queries; equal backward ranks keep the forward order).
     Candidates outside the top-K rank below every top-K candidate, in their
-    original order. A zero column sum is replaced by 1e-12.
+    original order. Column sums accumulate in float64 (they can be close to
+    zero for centred similarities, which makes the term sensitive to rounding);
+    a zero sum is replaced by 1e-12.
 
     Args:
         topk: Candidates reranked per query; GaLR reranks at least
@@ -61,7 +63,7 @@ class MR(BaseReranker):
         by_backward = backward.view(n_q, k).argsort(dim=1, stable=True)  # ties keep forward order
         r_b = torch.empty_like(r_f).scatter_(1, by_backward, r_f)  # 1-based place after re-sorting
         return dict(
-            significance=values / nonzero(sims.sum(dim=0))[indices],
+            significance=values / nonzero(sims.sum(dim=0, dtype=torch.float64).to(sims.dtype))[indices],
             forward=torch.exp(-0.05 * r_f),
             backward=torch.exp(-0.05 * r_b),
             indices=indices,

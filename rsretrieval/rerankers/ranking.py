@@ -59,34 +59,51 @@ def positions_in_columns(
     """1-based position of row ``rows[p]`` in the descending ranking of column ``cols[p]``.
 
     That is ``1 + #{i : S[i, c] > S[r, c]} + #{i < r : S[i, c] == S[r, c]}``,
-    for every pair ``p`` at once: the columns are ranked by a stable sort in
-    chunks of at most ``chunk_elements`` matrix entries (about 20 bytes of
-    working memory each), and each pair reads its position from its chunk.
+    for every pair ``p`` at once. The columns are sorted (values only) in
+    chunks of at most ``chunk_elements`` matrix entries; the pairs of each
+    column are binary-searched in it, all columns of a chunk in one batched
+    ``searchsorted``; exact ties, rare with real scores, are then counted
+    explicitly for the pairs that have them.
 
     Args:
         sims: ``(N, M)`` matrix.
         rows, cols: ``(P,)`` long tensors of matrix indices.
-        chunk_elements: Entries ranked at a time.
+        chunk_elements: Entries sorted at a time (about 8 bytes of working
+            memory each, plus the pairs).
 
     Returns:
         ``(P,)`` long tensor of positions in ``[1, N]``.
     """
     n, m = sims.shape
     out = torch.empty_like(rows)
+    values = sims[rows, cols]  # (P,)
     cols_per_chunk = max(1, chunk_elements // max(n, 1))
-    order = cols.argsort()
-    sorted_cols = cols[order]
+    order = cols.argsort(stable=True)  # pairs grouped by column
     edges = torch.arange(0, m + cols_per_chunk, cols_per_chunk, device=cols.device)
-    bounds = torch.searchsorted(sorted_cols, edges).tolist()
+    bounds = torch.searchsorted(cols[order], edges).tolist()
     arange_n = torch.arange(n, device=sims.device)
     for c, start in enumerate(range(0, m, cols_per_chunk)):
         lo, hi = bounds[c], bounds[c + 1]
         if lo == hi:
             continue
-        block = sims[:, start : start + cols_per_chunk].T  # (C, N): row j = column start + j
-        ranking = torch.sort(block, dim=1, descending=True, stable=True).indices  # (C, N)
-        positions = torch.empty_like(ranking)
-        positions.scatter_(1, ranking, arange_n.expand_as(ranking))  # positions[j, i] = 0-based place of row i
         pairs = order[lo:hi]
-        out[pairs] = positions[cols[pairs] - start, rows[pairs]] + 1
+        local = cols[pairs] - start  # (p,) non-decreasing
+        block = sims[:, start : start + cols_per_chunk].T.contiguous()  # (C, N): row j = column start + j
+        ascending = block.sort(dim=1).values
+        # the pairs' values as a padded (C, slots) matrix: one row per column
+        counts = torch.bincount(local, minlength=block.shape[0])
+        first = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(len(pairs), device=sims.device) - first[local]
+        queries = torch.full((block.shape[0], int(counts.max())), float('inf'), dtype=sims.dtype, device=sims.device)
+        queries[local, slot] = values[pairs]
+        right = torch.searchsorted(ascending, queries, right=True)[local, slot]
+        left = torch.searchsorted(ascending, queries, right=False)[local, slot]
+        pos = n - right + 1  # 1 + entries strictly greater
+        tied = ((right - left) > 1).nonzero().squeeze(1)  # another entry of the column has the same value
+        step = max(1, chunk_elements // max(n, 1))
+        for t0 in range(0, len(tied), step):
+            t = tied[t0 : t0 + step]
+            same = block[local[t]] == values[pairs[t], None]  # (t, N)
+            pos[t] += (same & (arange_n[None, :] < rows[pairs[t], None])).sum(1)
+        out[pairs] = pos
     return out

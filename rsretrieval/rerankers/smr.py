@@ -36,7 +36,7 @@ class SMR(BaseReranker):
         multiply_sim: Multiply ``W`` by the raw similarity (Eq. 16); False is
             the paper's "SMR w/o sim" ablation (``S_opt = W``).
         chunk_elements: Matrix entries ranked at a time when computing
-            backward ranks (bounds the working memory, ~20 bytes per entry).
+            backward ranks (bounds the working memory, ~8 bytes per entry).
     """
 
     def __init__(

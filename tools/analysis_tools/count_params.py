@@ -10,22 +10,37 @@ queues are training-time only; momentum weights are buffers, not parameters).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import os.path as osp
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 
 from rsretrieval.registry import MODELS  # noqa: E402
-from rsretrieval.utils import merge_cfg_options, register_all_modules  # noqa: E402
+from rsretrieval.utils import merge_cfg_options, register_all_modules, resolve_pretrained  # noqa: E402
 
 INFERENCE = ('backbone', 'text_encoder', 'image_proj', 'text_proj')
 
 
 def _drop_pretrained(node) -> None:
-    """Replace every ``pretrained`` path by random initialisation (same shapes)."""
+    """Replace every ``pretrained`` path by random initialisation of the same shapes.
+
+    A BERT folder that exists locally lends its ``config.json`` (so a MiniLM
+    stays 384 wide); one that does not leaves the ``BertConfig`` defaults,
+    which are bert-base-uncased's.
+    """
     if isinstance(node, dict):
         if node.get('pretrained'):
+            try:
+                folder = resolve_pretrained(node['pretrained'])
+            except (FileNotFoundError, ValueError):
+                folder = None
+            config_file = osp.join(str(folder), 'config.json') if folder else None
+            if config_file and osp.isfile(config_file) and 'config' not in node:
+                with open(config_file) as f:
+                    node['config'] = {k: v for k, v in json.load(f).items() if not k.startswith('_')}
             node['pretrained'] = None
         for value in node.values():
             _drop_pretrained(value)
