@@ -1,17 +1,5 @@
 #!/usr/bin/env bash
 # Training on Slurm: bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [train.py options]
-# GPUS (total, default 8), GPUS_PER_NODE (default 8), CPUS_PER_TASK (default 5),
-# SRUN_ARGS (extra srun options) come from the environment.
+# GPUS, GPUS_PER_NODE, CPUS_PER_TASK and SRUN_ARGS: see tools/slurm_launch.sh.
 set -euo pipefail
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHONPATH="$ROOT:${PYTHONPATH:-}" srun -p "$PARTITION" --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 $SRUN_ARGS \
-    python -u "$ROOT/tools/train.py" "$CONFIG" --launcher slurm "${@:4}"
+exec bash "$(dirname "$0")/slurm_launch.sh" train.py "$1" "$2" "$3" "${@:4}"
