@@ -102,7 +102,7 @@ class CMPAGL(TwoTowerRetriever):
     def encode_image(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         if self.retrieval_scores == 'match_head':
             return self.encode_image_for_matching(images)
-        return self.image_tokens(images)[1]
+        return super().encode_image(images)
 
     def encode_text(self, captions: list[str]) -> torch.Tensor | dict[str, torch.Tensor]:
         if self.retrieval_scores == 'match_head':
