@@ -60,6 +60,7 @@ def main() -> None:
     # partly random model (mmengine's load_from is non-strict).
     runner.load_checkpoint(args.checkpoint, map_location='cpu', strict=True)
     runner.test()
+    del runner  # the DDP wrapper holds the process group: release it before destroying the group
     finish_distributed()
 
 

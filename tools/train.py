@@ -40,7 +40,9 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    Runner.from_cfg(cfg).train()
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    del runner  # the DDP wrapper holds the process group: release it before destroying the group
     finish_distributed()
 
 

@@ -100,15 +100,20 @@ def setup_distributed(cfg: Config, cuda_available: bool | None = None) -> Config
 
 
 def finish_distributed() -> None:
-    """Destroy the process group before the interpreter exits.
+    """Destroy the process group while the interpreter is fully alive.
 
-    Left to the interpreter's shutdown, gloo's threads can be torn down while
-    still joinable and abort the process ("terminate called without an active
-    exception") after the work is done.
+    Left to the interpreter's shutdown, gloo's worker threads can still hold
+    tensors whose release needs the GIL, and the process aborts ("terminate
+    called without an active exception") after the work is done. Callers
+    drop their references to the runner (whose DDP wrapper holds the group)
+    first; the garbage collector then frees what remains.
     """
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 
