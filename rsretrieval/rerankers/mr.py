@@ -7,7 +7,7 @@ import torch
 from rsretrieval.registry import RERANKERS
 
 from .base_reranker import BaseReranker
-from .ranking import nonzero, place_below, positions_in_columns, top_candidates
+from .ranking import backward_positions, nonzero, place_below, top_candidates
 
 
 @RERANKERS.register_module()
@@ -58,9 +58,8 @@ class MR(BaseReranker):
         k = min(max(self.min_candidates, self.topk), n_c)
         values, indices = top_candidates(sims, k)  # (N_q, K)
         r_f = torch.arange(1, k + 1, device=sims.device, dtype=sims.dtype).expand(n_q, k)
-        queries = torch.arange(n_q, device=sims.device)[:, None].expand(n_q, k)
-        backward = positions_in_columns(sims, queries.reshape(-1), indices.reshape(-1), self.chunk_elements)
-        by_backward = backward.view(n_q, k).argsort(dim=1, stable=True)  # ties keep forward order
+        backward = backward_positions(sims, indices, self.chunk_elements)  # (N_q, K)
+        by_backward = backward.argsort(dim=1, stable=True)  # ties keep forward order
         r_b = torch.empty_like(r_f).scatter_(1, by_backward, r_f)  # 1-based place after re-sorting
         return dict(
             significance=values / nonzero(sims.sum(dim=0, dtype=torch.float64).to(sims.dtype))[indices],

@@ -107,3 +107,11 @@ def positions_in_columns(
             pos[t] += (same & (arange_n[None, :] < rows[pairs[t], None])).sum(1)
         out[pairs] = pos
     return out
+
+
+def backward_positions(sims: torch.Tensor, indices: torch.Tensor, chunk_elements: int = 1 << 25) -> torch.Tensor:
+    """``(N_q, K)``: 1-based place of each query ``q`` in the ranking that its
+    candidate ``indices[q, j]`` makes of all queries (column ``indices[q, j]``)."""
+    n_q, k = indices.shape
+    queries = torch.arange(n_q, device=sims.device)[:, None].expand(n_q, k)
+    return positions_in_columns(sims, queries.reshape(-1), indices.reshape(-1), chunk_elements).view(n_q, k)

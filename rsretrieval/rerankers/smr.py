@@ -7,7 +7,7 @@ import torch
 from rsretrieval.registry import RERANKERS
 
 from .base_reranker import BaseReranker
-from .ranking import nonzero, place_below, positions_in_columns, top_candidates
+from .ranking import backward_positions, nonzero, place_below, top_candidates
 
 
 @RERANKERS.register_module()
@@ -64,9 +64,8 @@ class SMR(BaseReranker):
         values, indices = top_candidates(sims, k)  # (N_q, K)
         forward = torch.arange(1, k + 1, device=sims.device, dtype=sims.dtype)  # j
         w_f = (1 - forward / k).expand(n_q, k)
-        queries = torch.arange(n_q, device=sims.device)[:, None].expand(n_q, k)
-        backward = positions_in_columns(sims, queries.reshape(-1), indices.reshape(-1), self.chunk_elements)
-        w_b = 1 - backward.view(n_q, k).to(sims.dtype) / n_q
+        backward = backward_positions(sims, indices, self.chunk_elements)  # (N_q, K)
+        w_b = 1 - backward.to(sims.dtype) / n_q
         row_max = values[:, :1]  # the best candidate of each query
         col_max = sims.max(dim=0).values[indices]  # (N_q, K): best query of each candidate
         w_d = values / nonzero(row_max) + values / nonzero(col_max)
