@@ -34,6 +34,8 @@ class RSCaptionDataset(BaseDataset):
 
     Args:
         ann_file: Annotation file (or precomp folder), relative to ``data_root``.
+            ``{split}`` in it is replaced by ``split``, for formats that keep
+            one file per split (ALBEF: ``'rsitmd_{split}.json'``).
         data_root: Dataset root.
         data_prefix: ``dict(img_path=...)``, the image folder under ``data_root``.
         ann_format: ``'auto'``, ``'karpathy'``, ``'precomp'`` or ``'albef'``.
@@ -43,8 +45,9 @@ class RSCaptionDataset(BaseDataset):
         empty_captions: What to do with a caption that is empty after
             cleaning: ``'error'`` (default) raises naming its file and line;
             ``'drop'`` removes it and logs how many were dropped and where (the
-            RSITMD release has 20 empty lines in ``train_caps.txt``). An image
-            left without captions is always an error.
+            RSITMD release has 20 empty lines in ``train_caps.txt``: all five
+            captions of four images). With ``'drop'`` an image left without
+            captions is dropped too, and the log names it.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
             (``pipeline``, ``test_mode``, ``indices``, ``lazy_init``, ...).
     """
@@ -70,6 +73,7 @@ class RSCaptionDataset(BaseDataset):
             raise ValueError(f"ann_format must be 'auto' or one of {ANN_FORMATS}, got {ann_format!r}")
         self.ann_format = ann_format
         self.split = split
+        ann_file = str(ann_file).replace('{split}', split)
         self.max_words = max_words
         self.check_images = check_images
         self._captions: list[str] = []
@@ -89,12 +93,12 @@ class RSCaptionDataset(BaseDataset):
         image_root = self.data_prefix.get('img_path', '') or self.data_root
         self._image_paths, self._captions, self._img2txt, self._txt2img = [], [], [], []
         dropped: list[str] = []
-        for image_id, rec in enumerate(records):
+        dropped_images: list[str] = []
+        for rec in records:
             path = os.path.join(image_root, rec.filename)
             if self.check_images:
                 _check_image(path, rec)
-            self._image_paths.append(path)
-            ids = []
+            captions = []
             for raw, source in zip(rec.captions, rec.sources):
                 caption = clean_caption(raw, self.max_words)
                 if not caption:
@@ -105,19 +109,27 @@ class RSCaptionDataset(BaseDataset):
                         )
                     dropped.append(source)
                     continue
-                ids.append(len(self._captions))
-                self._captions.append(caption)
-                self._txt2img.append(image_id)
-            if not ids:
-                raise AnnotationError(f'{rec.sources[0]}: image {rec.filename!r} has no non-empty caption')
-            self._img2txt.append(ids)
+                captions.append(caption)
+            if not captions:  # only reachable with 'drop': every caption of the image was empty
+                dropped_images.append(f'{rec.filename} ({rec.sources[0]})')
+                continue
+            image_id = len(self._image_paths)
+            self._image_paths.append(path)
+            self._img2txt.append(list(range(len(self._captions), len(self._captions) + len(captions))))
+            self._captions.extend(captions)
+            self._txt2img.extend([image_id] * len(captions))
         if dropped:
             MMLogger.get_current_instance().warning(
                 f'{self.ann_file} [{self.split}]: dropped {len(dropped)} empty captions: '
                 + ', '.join(dropped[:5])
                 + (' ...' if len(dropped) > 5 else '')
+                + (
+                    f'; {len(dropped_images)} images had no caption left and were dropped: ' + ', '.join(dropped_images)
+                    if dropped_images
+                    else ''
+                )
             )
-        self._metainfo.update(split=self.split, num_images=len(records), num_captions=len(self._captions))
+        self._metainfo.update(split=self.split, num_images=len(self._image_paths), num_captions=len(self._captions))
         if self.test_mode:
             return [dict(img_path=p, image_id=i) for i, p in enumerate(self._image_paths)]
         return [

@@ -8,42 +8,48 @@ from typing import Any
 
 from mmengine.config import Config, DictAction
 
+# Top-level variables that a config copies into nested keys when it is read:
+# overriding the variable with --cfg-options moves every nested copy with it.
+PROPAGATED_VARIABLES = {'data_root': 'data_root', 'text_weights': 'pretrained'}
 
-def _replace_data_root(node: Any, old: str, new: str) -> int:
-    """Set ``data_root`` to ``new`` wherever it equals ``old``; return the count."""
+
+def _replace_values(node: Any, key: str, old: Any, new: Any) -> int:
+    """Set ``key`` to ``new`` wherever it equals ``old``; return the count."""
     count = 0
     if isinstance(node, dict):
-        if node.get('data_root') == old:
-            node['data_root'] = new
+        if key in node and node[key] == old:
+            node[key] = new
             count += 1
         for value in node.values():
-            count += _replace_data_root(value, old, new)
+            count += _replace_values(value, key, old, new)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            count += _replace_data_root(value, old, new)
+            count += _replace_values(value, key, old, new)
     return count
 
 
 def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
-    """Merge ``--cfg-options`` into ``cfg``; a top-level ``data_root`` propagates.
+    """Merge ``--cfg-options`` into ``cfg``; some top-level variables propagate.
 
-    A Python config resolves ``data_root`` into every dataset when it is read,
-    so overriding the top-level key alone would change nothing. Here, when
-    ``data_root`` is overridden, every ``data_root`` that held the config's
-    value is set to the new one, so ``--cfg-options data_root=PATH`` moves the
-    whole dataset.
+    A Python config resolves its variables when it is read, so overriding the
+    top-level ``data_root`` alone would change nothing. For each variable of
+    :data:`PROPAGATED_VARIABLES` that is overridden, every nested key that held
+    the config's value is set to the new one: ``--cfg-options data_root=PATH``
+    moves the whole dataset, ``text_weights=PATH`` the text encoder and the
+    fusion encoder together.
     """
     if not options:
         return cfg
     options = dict(options)
-    old_root = cfg.get('data_root')
-    new_root = options.pop('data_root', None)
+    moved = {name: options.pop(name) for name in PROPAGATED_VARIABLES if name in options}
     cfg.merge_from_dict(options)
-    if new_root is not None:
+    if moved:
         as_dict = cfg.to_dict()
-        if old_root is not None:
-            _replace_data_root(as_dict, old_root, new_root)
-        as_dict['data_root'] = new_root
+        for name, new in moved.items():
+            old = cfg.get(name)
+            if old is not None:
+                _replace_values(as_dict, PROPAGATED_VARIABLES[name], old, new)
+            as_dict[name] = new
         cfg = Config(as_dict, filename=cfg.filename)
     return cfg
 

@@ -1,8 +1,11 @@
+import contextlib
 import json
+import logging
 
 import numpy as np
 import pytest
 from conftest import SHARED_DATA, requires_shared
+from mmengine.logging import MMLogger
 from PIL import Image
 
 from rsretrieval.datasets import AnnotationError, make_demo_dataset
@@ -46,6 +49,22 @@ def test_train_mode_one_item_per_pair(tmp_path):
     assert item['data_samples'] == dict(sample_idx=3, image_id=1, caption_id=3, caption='image 1 caption 1')
 
 
+def test_split_placeholder_in_ann_file(tmp_path):
+    """One ALBEF file per split: ``{split}`` in ann_file selects it."""
+    (tmp_path / 'images').mkdir()
+    for split, names in (('train', ['a', 'b']), ('test', ['c'])):
+        for name in names:
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / 'images' / f'{name}.png')
+        entries = [{'image': f'{n}.png', 'caption': [f'{split} {n} one', f'{split} {n} two']} for n in names]
+        (tmp_path / f'ds_{split}.json').write_text(json.dumps(entries))
+    train = _build(tmp_path, ann_file='ds_{split}.json', split='train', test_mode=True)
+    test = _build(tmp_path, ann_file='ds_{split}.json', split='test', test_mode=True)
+    assert [p.rsplit('/', 1)[1] for p in train.image_paths] == ['a.png', 'b.png']
+    assert test.captions == ['test c one', 'test c two']
+    with pytest.raises(FileNotFoundError, match='ds_val.json'):
+        _build(tmp_path, ann_file='ds_{split}.json', split='val', test_mode=True)
+
+
 @pytest.mark.parametrize('fmt', ['JPEG', 'TIFF'])
 def test_image_formats(tmp_path, fmt):
     _write_dataset(tmp_path, fmt=fmt)
@@ -67,6 +86,19 @@ def test_unreadable_image_named(tmp_path):
         _build(tmp_path, split='test')
 
 
+@contextlib.contextmanager
+def _captured_log():
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
 def test_empty_caption_named(tmp_path):
     _write_dataset(tmp_path)
     data = json.loads((tmp_path / 'ann.json').read_text())
@@ -78,8 +110,12 @@ def test_empty_caption_named(tmp_path):
     assert ds.img2txt == [[0], [1, 2, 3], [4, 5]] and len(ds.captions) == 6
     data['images'][0]['sentences'][0]['raw'] = '...'
     (tmp_path / 'ann.json').write_text(json.dumps(data))
-    with pytest.raises(AnnotationError, match="image '0.png' has no non-empty caption"):
-        _build(tmp_path, split='test', empty_captions='drop')
+    with _captured_log() as messages:
+        ds = _build(tmp_path, split='test', test_mode=True, empty_captions='drop')  # image 0 has no caption left
+    assert [p.rsplit('/', 1)[1] for p in ds.image_paths] == ['1.png', '2.png']
+    assert ds.img2txt == [[0, 1, 2], [3, 4]] and ds.txt2img == [0, 0, 0, 1, 1]
+    assert ds.metainfo['num_images'] == 2
+    assert any('images had no caption left and were dropped: 0.png' in m for m in messages)
 
 
 def test_unknown_split_at_build(tmp_path):

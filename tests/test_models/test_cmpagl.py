@@ -46,14 +46,34 @@ def test_losses_fall_over_20_steps_on_a_fixed_batch():
     assert totals[-1] < 0.7 * totals[0], totals
 
 
-def test_every_trainable_parameter_gets_a_gradient():
-    # DDP (find_unused_parameters=False) needs this of the full model
+@pytest.mark.parametrize(
+    'switches',
+    [
+        {},  # the full model
+        dict(triplet=None),  # Table III "+ ITM"
+        dict(triplet=None, itm=None),  # Table III "Gswin": ITC + MLM
+        dict(itm=None, mlm=None, fusion_head=None),
+    ],
+    ids=['full', 'no-triplet', 'itc-mlm', 'two-tower'],
+)
+def test_every_trainable_parameter_gets_a_gradient(switches):
+    # DDP (find_unused_parameters=False) needs this of the full model and of the
+    # ablations that drop a loss: heads nothing trains are not built
     torch.manual_seed(0)
-    model = MODELS.build(tiny_cmpagl())
+    model = MODELS.build(tiny_cmpagl(**switches))
     data = model.data_preprocessor(_batch(), True)
     sum(model.loss(data['inputs'], data['data_samples']).values()).backward()
     unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert unused == []
+
+
+def test_heads_without_a_loss_are_not_built():
+    model = _model(itm=None)
+    assert model.fusion_head.itm_head is None and model.fusion_head.mlm_head is not None
+    with pytest.raises(RuntimeError, match='with_match_head=False'):
+        model.fusion_head.itm_logits(torch.zeros(1, 3, 32), torch.ones(1, 3), torch.zeros(1, 5, 32))
+    model = _model(mlm=None)
+    assert model.fusion_head.mlm_head is None and model.fusion_head.itm_head is not None
 
 
 def test_ablation_switches():

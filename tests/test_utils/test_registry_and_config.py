@@ -40,6 +40,14 @@ def test_data_root_override_propagates():
     assert cfg.data_root == '/new'
 
 
+def test_text_weights_override_moves_both_text_stacks():
+    cfg = Config.fromfile('configs/_base_/models/cmpagl_gswin_bert-base.py')
+    cfg = merge_cfg_options(cfg, {'text_weights': '/weights/bert'})
+    assert cfg.model.text_encoder.pretrained == '/weights/bert'
+    assert cfg.model.fusion_head.pretrained == '/weights/bert'
+    assert cfg.text_weights == '/weights/bert'
+
+
 def test_pretrained_resolution_is_local_only(tmp_path):
     assert (resolve_pretrained('minilm-l6') / 'config.json').is_file()
     with pytest.raises(FileNotFoundError, match='Nothing is downloaded'):

@@ -1,4 +1,5 @@
-# UCM-Captions at 128x128 (CPU-sized runs); otherwise as ucm_captions.py.
+# UCM-Captions at 128x128 for CPU-sized runs (2 loader workers, batch 32); otherwise
+# as ucm_captions.py.
 _base_ = ['ucm_captions.py']
 image_size = 128
 train_pipeline = [
@@ -12,6 +13,7 @@ test_pipeline = [
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=False),
     dict(type='PackRetrievalInputs'),
 ]
-train_dataloader = dict(batch_size=32, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+_cpu = dict(num_workers=2, pin_memory=False)
+train_dataloader = dict(_cpu, batch_size=32, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(_cpu, dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(_cpu, dataset=dict(pipeline=test_pipeline))

@@ -20,7 +20,13 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
     Resolves the BERT configuration (from ``pretrained`` or ``config``), projects
     image tokens to the text width (``image_proj``) and holds the MLM head whose
     decoder can share the word embeddings. Subclasses build their fusion layers
-    and implement ``itm_logits`` and ``mlm_logits``.
+    and their match head (when ``with_match_head``) and implement ``itm_logits``
+    and ``mlm_logits``.
+
+    A head is built only when something uses it: a model trained without MLM
+    (or without ITM) passes ``with_mlm_head=False`` (``with_match_head=False``)
+    so that no parameter goes without a gradient (which distributed training
+    would reject) and no untrained head can be used by mistake.
 
     Args:
         image_width: Width of the image tokens (the model passes the
@@ -28,6 +34,8 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
         pretrained: Local BERT folder or packaged name (configuration and
             initial fusion weights).
         config: ``BertConfig`` arguments when ``pretrained`` is None.
+        with_match_head: Build the image-text match (ITM) head.
+        with_mlm_head: Build the masked-language-modelling head.
         init_cfg: mmengine initialisation config.
     """
 
@@ -36,6 +44,8 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
         image_width: int,
         pretrained: str | os.PathLike | None = None,
         config: dict | None = None,
+        with_match_head: bool = True,
+        with_mlm_head: bool = True,
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -44,10 +54,12 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
         )
         width = self.bert_config.hidden_size
         self.image_proj = nn.Linear(image_width, width) if image_width != width else nn.Identity()
-        self.mlm_head = BertOnlyMLMHead(self.bert_config)
-        # HF ties the decoder bias to ``predictions.bias`` only inside a PreTrainedModel;
-        # standalone, ``predictions.bias`` would be a parameter that never gets a gradient
-        self.mlm_head.predictions.decoder.bias = self.mlm_head.predictions.bias
+        self.with_match_head = with_match_head
+        self.mlm_head = BertOnlyMLMHead(self.bert_config) if with_mlm_head else None
+        if self.mlm_head is not None:
+            # HF ties the decoder bias to ``predictions.bias`` only inside a PreTrainedModel;
+            # standalone, ``predictions.bias`` would be a parameter that never gets a gradient
+            self.mlm_head.predictions.decoder.bias = self.mlm_head.predictions.bias
 
     @abstractmethod
     def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -63,4 +75,15 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
 
     def tie_word_embeddings(self, embeddings: nn.Embedding) -> None:
         """Share the MLM decoder weights with the text encoder's word embeddings (BERT, ALBEF)."""
-        self.mlm_head.predictions.decoder.weight = embeddings.weight
+        self._require('mlm_head').predictions.decoder.weight = embeddings.weight
+
+    def _require(self, name: str) -> nn.Module:
+        """The head ``name`` (``'itm_head'`` or ``'mlm_head'``), or a clear error when it was not built."""
+        head = getattr(self, name, None)
+        if head is None:
+            flag = 'with_match_head' if name == 'itm_head' else 'with_mlm_head'
+            raise RuntimeError(
+                f'{type(self).__name__} was built with {flag}=False (the model was configured '
+                f'without the loss that trains it): it has no {name}'
+            )
+        return head

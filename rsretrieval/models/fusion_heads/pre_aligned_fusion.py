@@ -39,6 +39,9 @@ class PreAlignedFusion(BertFusionHead):
             fixed, the per-token matches are computed in the same layer), and
             ITM learned much slower on the demo than with ``'mean'`` or with
             two layers: use ``'mean'`` for one-layer fusion stacks.
+        with_match_head: Build the match head (the model sets it: see
+            :class:`BertFusionHead`).
+        with_mlm_head: Build the MLM head (set by the model).
         init_cfg: mmengine initialisation config.
     """
 
@@ -50,14 +53,16 @@ class PreAlignedFusion(BertFusionHead):
         layer_start: int | None = None,
         config: dict | None = None,
         itm_pooling: str = 'cls',
+        with_match_head: bool = True,
+        with_mlm_head: bool = True,
         init_cfg: dict | None = None,
     ) -> None:
-        super().__init__(image_width, pretrained, config, init_cfg)
+        super().__init__(image_width, pretrained, config, with_match_head, with_mlm_head, init_cfg)
         if itm_pooling not in ('cls', 'mean'):
             raise ValueError(f"itm_pooling must be 'cls' or 'mean', got {itm_pooling!r}")
         self.itm_pooling = itm_pooling
         self.layers = BertFusionLayers(self.bert_config, num_layers, pretrained, layer_start)
-        self.itm_head = nn.Linear(self.bert_config.hidden_size, 2)
+        self.itm_head = nn.Linear(self.bert_config.hidden_size, 2) if with_match_head else None
 
     def fuse(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Fused text tokens: ``(B, L, D), (B, L), (B, N, Di) -> (B, L, D)``."""
@@ -65,14 +70,16 @@ class PreAlignedFusion(BertFusionHead):
 
     def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Match logits of each (image, text) pair: ``(B, 2)``, class 1 = matched."""
+        head = self._require('itm_head')
         fused = self.fuse(text, text_mask, image)  # (B, L, D)
         if self.itm_pooling == 'cls':
-            return self.itm_head(fused[:, 0])
+            return head(fused[:, 0])
         weights = text_mask.unsqueeze(-1).to(fused.dtype)  # (B, L, 1)
-        return self.itm_head((fused * weights).sum(1) / weights.sum(1))
+        return head((fused * weights).sum(1) / weights.sum(1))
 
     def mlm_logits(
         self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor, positions: torch.Tensor | None = None
     ) -> torch.Tensor:
+        head = self._require('mlm_head')
         fused = self.fuse(text, text_mask, image)
-        return self.mlm_head(fused if positions is None else fused[positions])
+        return head(fused if positions is None else fused[positions])

@@ -29,6 +29,9 @@ class StandardFusion(BertFusionHead):
         pretrained: Local BERT folder or packaged name: configuration and the
             initial weights of both stacks (each from the last layers).
         config: ``BertConfig`` arguments when ``pretrained`` is None.
+        with_match_head: Build the match head (the model sets it: see
+            :class:`BertFusionHead`).
+        with_mlm_head: Build the MLM head (set by the model).
         init_cfg: mmengine initialisation config.
     """
 
@@ -38,26 +41,30 @@ class StandardFusion(BertFusionHead):
         num_layers: int = 6,
         pretrained: str | os.PathLike | None = None,
         config: dict | None = None,
+        with_match_head: bool = True,
+        with_mlm_head: bool = True,
         init_cfg: dict | None = None,
     ) -> None:
         if num_layers < 2 or num_layers % 2:
             raise ValueError(
                 f'StandardFusion splits its layers in two stacks: num_layers must be even, got {num_layers}'
             )
-        super().__init__(image_width, pretrained, config, init_cfg)
+        super().__init__(image_width, pretrained, config, with_match_head, with_mlm_head, init_cfg)
         self.image_stream = BertFusionLayers(self.bert_config, num_layers // 2, pretrained)
         self.text_stream = BertFusionLayers(self.bert_config, num_layers // 2, pretrained)
-        self.itm_head = nn.Linear(2 * self.bert_config.hidden_size, 2)
+        self.itm_head = nn.Linear(2 * self.bert_config.hidden_size, 2) if with_match_head else None
 
     def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        head = self._require('itm_head')
         image = self.image_proj(image)  # (B, N, D)
         image_mask = torch.ones(image.shape[:2], dtype=text_mask.dtype, device=image.device)
         fused_text = self.text_stream(text, text_mask, image)  # (B, L, D)
         fused_image = self.image_stream(image, image_mask, text, text_mask)  # (B, N, D)
-        return self.itm_head(torch.cat([fused_text[:, 0], fused_image[:, 0]], dim=-1))
+        return head(torch.cat([fused_text[:, 0], fused_image[:, 0]], dim=-1))
 
     def mlm_logits(
         self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor, positions: torch.Tensor | None = None
     ) -> torch.Tensor:
+        head = self._require('mlm_head')
         fused = self.text_stream(text, text_mask, self.image_proj(image))
-        return self.mlm_head(fused if positions is None else fused[positions])
+        return head(fused if positions is None else fused[positions])

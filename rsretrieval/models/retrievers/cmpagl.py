@@ -71,11 +71,13 @@ class CMPAGL(TwoTowerRetriever):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(backbone, text_encoder, embed_dim, text_pooling, data_preprocessor, init_cfg)
-        self.fusion_head = (
-            FUSION_HEADS.build(fusion_head, default_args=dict(image_width=self.backbone.out_channels))
-            if fusion_head
-            else None
+        # the fusion head builds only the heads that a loss (or the retrieval scores) use
+        head_args = dict(
+            image_width=self.backbone.out_channels,
+            with_match_head=bool(itm) or retrieval_scores == 'match_head',
+            with_mlm_head=bool(mlm),
         )
+        self.fusion_head = FUSION_HEADS.build(fusion_head, default_args=head_args) if fusion_head else None
         if (itm or mlm) and self.fusion_head is None:
             raise ValueError('ITM and MLM need a fusion_head')
         if retrieval_scores not in ('embedding', 'match_head'):

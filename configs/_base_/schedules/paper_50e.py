@@ -1,0 +1,17 @@
+# The paper's schedule: AdamW, learning rate 1e-5 decaying to 1e-6 by epoch 30 (cosine,
+# updated every iteration; the paper does not name the curve), then 1e-6 until epoch 50.
+# Batch 16 per process is set by the dataset configs.
+max_epochs = 50
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-5, weight_decay=0.02),
+    # tied parameters (MLM decoder = word embeddings) must be counted once
+    paramwise_cfg=dict(bypass_duplicate=True),
+)
+param_scheduler = [
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=30, T_max=30, eta_min=1e-6, convert_to_iter_based=True),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
+# The paper's batch is 16; with --cfg-options auto_scale_lr.enable=True the rate follows
+# the total batch (processes x batch_size) linearly.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -1,0 +1,3 @@
+# Table VII, "GCViT": the full CMPAGL (tested without a reranker) with GCViT (Gswin's stage layout) as image encoder.
+_base_ = ['../components/gswin_itc-mlm-itm-otri_rsitmd.py']
+model = dict(backbone=dict(_base_.image_backbones.gcvit, _delete_=True))

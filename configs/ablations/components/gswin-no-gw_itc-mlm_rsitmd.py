@@ -1,0 +1,3 @@
+# Table IV, "Gswin w/o GW": no global window (local and shifted window attention only).
+_base_ = ['gswin_itc-mlm_rsitmd.py']
+model = dict(backbone=dict(use_global_window=False))

@@ -1,0 +1,3 @@
+# Table IV, "Gswin w/o SLW": no shifted local window branch.
+_base_ = ['gswin_itc-mlm_rsitmd.py']
+model = dict(backbone=dict(use_shifted_window=False))

@@ -1,0 +1,9 @@
+# CMPAGL on RSITMD (paper Table II); as cmpagl_rsicd.py. RSITMD has no validation split:
+# validation runs on the test split (see _base_/datasets/rsitmd.py).
+_base_ = [
+    '_base_/models/cmpagl_gswin_minilm-l6.py',
+    '_base_/datasets/rsitmd.py',
+    '_base_/schedules/paper_50e.py',
+    '_base_/default_runtime.py',
+]
+test_cfg = dict(reranker=dict(type='SMR', topk=30, gamma1=0.9, gamma2=1.9))

@@ -1,0 +1,9 @@
+# CMPAGL on Sydney-Captions, AMFMN/GaLR protocol (precomp train, and test = the Karpathy
+# JSON's val split, also used for validation). Otherwise as cmpagl_sydney.py.
+_base_ = [
+    '_base_/models/cmpagl_gswin_minilm-l6.py',
+    '_base_/datasets/sydney_captions_precomp.py',
+    '_base_/schedules/paper_50e.py',
+    '_base_/default_runtime.py',
+]
+test_cfg = dict(reranker=dict(type='SMR', topk=30, gamma1=0.9, gamma2=1.9))

@@ -1,0 +1,282 @@
+"""Every config in configs/ loads, builds its model and resolves its datasets; every
+ablation differs from its parent in exactly the switches the paper's table names."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, SHARED_DATA
+from mmengine.config import Config
+from mmengine.dataset import BaseDataset
+
+from rsretrieval.registry import DATASETS, MODELS, TRANSFORMS
+from rsretrieval.utils import resolve_pretrained
+
+CONFIGS = REPO / 'configs'
+ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
+ABLATIONS = sorted((CONFIGS / 'ablations').rglob('*.py'))
+
+
+def _ids(paths):
+    return [str(p.relative_to(CONFIGS)) for p in paths]
+
+
+# ----------------------------------------------------------------- shrinking widths
+def _bert_layers(pretrained) -> int | None:
+    try:
+        return Config.fromfile(str(resolve_pretrained(pretrained) / 'config.json')).num_hidden_layers
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def shrink_widths(model: dict) -> dict:
+    """The same model with narrow layers: depths, layer counts, heads and switches stay.
+
+    Pretrained text weights are replaced by a random BERT of the same layer count
+    (width 48, the same vocabulary), so configs that point at a local folder that
+    is absent here (BERT-base) build too.
+    """
+    model = copy.deepcopy(model)
+    backbone = model['backbone']
+    if backbone['type'] == 'ViT':
+        backbone['embed_dim'] = 4 * backbone.get('num_heads', 12)
+    else:  # Gswin, Swin, GCViT: widths double per stage, heads divide them
+        backbone['embed_dim'] = 8 * backbone['num_heads'][0]
+    text = model['text_encoder']
+    layers = _bert_layers(text['pretrained']) if text.get('pretrained') else None
+    if layers is None:
+        layers = text.get('num_layers') or 1
+        if model.get('fusion_head'):
+            layers += model['fusion_head'].get('num_layers', 0)
+    small = dict(hidden_size=48, num_hidden_layers=layers, num_attention_heads=12, intermediate_size=96)
+    for key in ('text_encoder', 'fusion_head'):
+        if model.get(key) and model[key].get('pretrained'):
+            model[key]['pretrained'] = None
+            model[key]['config'] = small
+    text.setdefault('tokenizer', 'minilm-l6')  # the bert-base-uncased vocabulary
+    return model
+
+
+# --------------------------------------------------------------------- every config
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
+def test_config_builds_its_model_and_resolves_its_datasets(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_scope == 'rsretrieval'
+    model_cfg = cfg.model.to_dict()
+    torch.manual_seed(0)
+    model = MODELS.build(shrink_widths(model_cfg))
+
+    # the structure is the config's
+    backbone = model_cfg['backbone']
+    assert type(model.backbone).__name__ == backbone['type']
+    if backbone['type'] == 'Gswin':
+        blocks = [b for stage in model.backbone.stages for b in stage.blocks]
+        assert len(blocks) == sum(backbone['depths'])
+        for block in blocks:
+            assert block.use_global_window == backbone.get('use_global_window', True)
+            assert block.use_shifted_window == backbone.get('use_shifted_window', True)
+    assert len(model.text_encoder.bert.encoder.layer) == model_cfg['text_encoder']['num_layers']
+    if model_cfg['type'] == 'CMPAGL':
+        assert type(model.fusion_head).__name__ == model_cfg['fusion_head']['type']
+        for loss in ('itc', 'triplet', 'itm', 'mlm'):
+            assert (getattr(model, f'{loss}_loss') is None) == (model_cfg.get(loss) is None), loss
+        assert (model.fusion_head.itm_head is None) == (
+            model_cfg.get('itm') is None and model_cfg.get('retrieval_scores', 'embedding') == 'embedding'
+        )
+
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        _check_dataset_definition(cfg[name]['dataset'].to_dict(), test_mode=name != 'train_dataloader')
+    reranker = cfg.get('test_cfg', {}).get('reranker')
+    if reranker:
+        from rsretrieval.registry import RERANKERS
+
+        RERANKERS.build(reranker)
+
+
+def _check_dataset_definition(dataset: dict, test_mode: bool) -> None:
+    cls = DATASETS.get(dataset['type'])
+    assert cls is not None, f'unknown dataset type {dataset["type"]}'
+    # the constructor arguments of the class and of the classes it passes **kwargs to
+    accepted = {name for c in cls.__mro__ if '__init__' in vars(c) for name in inspect.signature(c).parameters}
+    assert issubclass(cls, BaseDataset)
+    unknown = set(dataset) - accepted - {'type'}
+    assert not unknown, f'{dataset["type"]} takes no {sorted(unknown)}'
+    assert bool(dataset.get('test_mode', False)) == test_mode
+    for step in dataset['pipeline']:
+        assert TRANSFORMS.get(step['type']) is not None, step['type']
+
+
+# ------------------------------------------------------------------ the paper setting
+PAPER_CONFIGS = [CONFIGS / f'cmpagl_{name}.py' for name in ('rsicd', 'rsitmd', 'ucm', 'sydney')]
+
+
+@pytest.mark.parametrize('path', PAPER_CONFIGS, ids=_ids(PAPER_CONFIGS))
+def test_table_ii_configs_hold_the_paper_settings(path):
+    cfg = Config.fromfile(str(path))
+    b = cfg.model.backbone
+    assert (b.type, b.img_size, b.patch_size, b.window_size, tuple(b.depths)) == ('Gswin', 256, 4, 8, (1, 1, 3, 1))
+    assert cfg.model.text_encoder.num_layers == 6 and cfg.model.fusion_head.num_layers == 6
+    assert all(cfg.model[k] for k in ('itc', 'triplet', 'itm', 'mlm'))
+    assert (cfg.model.queue_size, cfg.model.momentum) == (65536, 0.995)
+    assert cfg.train_dataloader.batch_size == 16 and cfg.train_cfg.max_epochs == 50
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    crop = cfg.train_dataloader.dataset.pipeline[1]
+    assert (crop.type, crop.size, tuple(crop.scale)) == ('RandomResizedCrop', 256, (0.5, 1.0))
+    assert cfg.test_cfg.reranker == dict(type='SMR', topk=30, gamma1=0.9, gamma2=1.9)
+
+
+def test_paper_schedule_reaches_1e6_at_epoch_30_and_stays():
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    cfg = Config.fromfile(str(CONFIGS / '_base_/schedules/paper_50e.py'))
+    model = torch.nn.Linear(2, 2)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    iters_per_epoch = 4
+    schedulers = []
+    for sched in cfg.param_scheduler:
+        sched = dict(sched)
+        if sched.pop('convert_to_iter_based', False):
+            sched.update(by_epoch=False, begin=sched['begin'] * iters_per_epoch, end=sched['end'] * iters_per_epoch)
+            sched['T_max'] *= iters_per_epoch
+        schedulers.append(PARAM_SCHEDULERS.build(sched, default_args=dict(optimizer=wrapper)))
+    lr_at_epoch = []
+    for _ in range(cfg.max_epochs):
+        lr_at_epoch.append(wrapper.get_lr()['lr'][0])
+        for _step in range(iters_per_epoch):
+            for s in schedulers:
+                s.step()
+    assert lr_at_epoch[0] == pytest.approx(1e-5)
+    assert 1e-6 < lr_at_epoch[15] < 1e-5
+    # mmengine's last update is at the end's previous iteration: within 1 % of 1e-6
+    assert all(lr == pytest.approx(1e-6, rel=1e-2) for lr in lr_at_epoch[30:]), lr_at_epoch[29:]
+    assert len(set(lr_at_epoch[30:])) == 1
+    assert all(a >= b for a, b in zip(lr_at_epoch, lr_at_epoch[1:]))
+
+
+# ------------------------------------------------------------------------ ablations
+# Each ablation names its parent as its first _base_ and changes exactly these keys
+# (a key covers everything below it). The paper's row for each is in docs/configs.md.
+_STD_MI = [
+    'model.fusion_head',
+    'model.itc',
+    'model.triplet',
+    'model.itm.hard_fraction',
+    'model.retrieval_scores',
+    'find_unused_parameters',
+    'train_cfg.val_interval',
+]
+INTENDED = {}
+for _ds in ('rsicd', 'rsitmd'):
+    INTENDED.update(
+        {
+            f'components/gswin_itc-mlm-itm-otri_{_ds}.py': ('cmpagl_' + _ds + '.py', ['test_cfg.reranker']),
+            f'components/gswin_itc-mlm-itm_{_ds}.py': (f'gswin_itc-mlm-itm-otri_{_ds}.py', ['model.triplet']),
+            f'components/gswin_itc-mlm_{_ds}.py': (f'gswin_itc-mlm-itm_{_ds}.py', ['model.itm']),
+            f'components/gswin-no-gw_itc-mlm_{_ds}.py': (
+                f'gswin_itc-mlm_{_ds}.py',
+                ['model.backbone.use_global_window'],
+            ),
+            f'components/gswin-no-slw_itc-mlm_{_ds}.py': (
+                f'gswin_itc-mlm_{_ds}.py',
+                ['model.backbone.use_shifted_window'],
+            ),
+            f'components/vit_itc-mlm_{_ds}.py': (f'gswin_itc-mlm_{_ds}.py', ['model.backbone']),
+            f'fusion/std-mi_{_ds}.py': (f'gswin_itc-mlm-itm-otri_{_ds}.py', _STD_MI),
+        }
+    )
+for _bb in ('vit', 'swin', 'gcvit'):
+    INTENDED[f'backbones/{_bb}_itc-mlm-itm-otri_rsitmd.py'] = ('gswin_itc-mlm-itm-otri_rsitmd.py', ['model.backbone'])
+
+
+def _flatten(node, prefix='') -> dict:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            out.update(_flatten(value, f'{prefix}.{key}' if prefix else str(key)))
+        return out or {prefix: {}}
+    if isinstance(node, (list, tuple)):
+        out = {}
+        for i, value in enumerate(node):
+            out.update(_flatten(value, f'{prefix}.{i}'))
+        return out or {prefix: type(node)()}
+    return {prefix: node}
+
+
+def config_diff(child: Config, parent: Config) -> set[str]:
+    """Dotted leaf keys whose value differs, or that exist on one side only."""
+    a, b = _flatten(child.to_dict()), _flatten(parent.to_dict())
+    return {k for k in a.keys() | b.keys() if a.get(k, KeyError) != b.get(k, KeyError)}
+
+
+def _parent(path: Path) -> Path:
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_base_' for t in node.targets):
+            bases = ast.literal_eval(node.value)
+            return (path.parent / (bases[0] if isinstance(bases, list) else bases)).resolve()
+    raise AssertionError(f'{path} has no _base_')
+
+
+def test_every_ablation_declares_its_switches():
+    assert sorted(_ids(ABLATIONS)) == sorted(f'ablations/{k}' for k in INTENDED)
+
+
+@pytest.mark.parametrize('path', ABLATIONS, ids=_ids(ABLATIONS))
+def test_ablation_differs_from_its_parent_in_exactly_the_intended_switches(path):
+    parent_name, switches = INTENDED[str(path.relative_to(CONFIGS / 'ablations'))]
+    parent = _parent(path)
+    assert parent.name == parent_name
+    diff = config_diff(Config.fromfile(str(path)), Config.fromfile(str(parent)))
+    outside = sorted(k for k in diff if not any(k == s or k.startswith(s + '.') for s in switches))
+    assert not outside, f'{path.name} also changes {outside}'
+    unchanged = [s for s in switches if not any(k == s or k.startswith(s + '.') for k in diff)]
+    assert not unchanged, f'{path.name} does not change {unchanged}'
+
+
+def test_config_diff_sees_a_nested_change():
+    parent = Config(dict(model=dict(backbone=dict(type='Gswin', depths=(1, 1)), itm=dict(type='ITMLoss'))))
+    child = Config(dict(model=dict(backbone=dict(type='Gswin', depths=(1, 2)), itm=None)))
+    assert config_diff(child, parent) == {'model.backbone.depths.1', 'model.itm', 'model.itm.type'}
+
+
+# ---------------------------------------------------- datasets against real annotations
+requires_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason='../shared/data is absent')
+UCM = SHARED_DATA / 'ucm_captions'
+SYDNEY = SHARED_DATA / 'captions_only' / 'sydney_captions'
+RSITMD = SHARED_DATA / 'captions_only' / 'rsitmd'
+
+# config -> (where the annotations are in ../shared/data, expected images per split)
+REAL = {
+    'cmpagl_ucm.py': (dict(data_root=str(UCM)), dict(train=1680, val=210, test=210)),
+    'cmpagl_ucm_precomp.py': (dict(data_root=str(UCM)), dict(train=1680, val=210, test=210)),
+    'cmpagl_sydney.py': (
+        dict(data_root=str(SYDNEY), ann_file='dataset_sydney.json', check_images=False),
+        dict(train=497, val=58, test=58),
+    ),
+    'cmpagl_sydney_precomp.py': (
+        dict(data_root=str(SYDNEY), ann_file='precomp', check_images=False),
+        dict(train=497, val=58, test=58),
+    ),
+    'cmpagl_rsitmd.py': (
+        dict(data_root=str(RSITMD), ann_file='precomp', ann_format='precomp', check_images=False),
+        dict(train=4287, val=452, test=452),  # 4 train images have only empty captions
+    ),
+}
+
+
+@requires_shared
+@pytest.mark.parametrize('name', sorted(REAL))
+def test_dataset_definitions_read_the_real_annotations(name):
+    where, counts = REAL[name]
+    cfg = Config.fromfile(str(CONFIGS / name))
+    for loader, split in (('train_dataloader', 'train'), ('val_dataloader', 'val'), ('test_dataloader', 'test')):
+        dataset = dict(cfg[loader].dataset.to_dict(), **where, pipeline=[])
+        ds = DATASETS.build(dataset)
+        assert ds.metainfo['num_images'] == counts[split], (loader, ds.metainfo)
+        assert len(ds.captions) >= 5 * counts[split] - 20  # RSITMD drops its empty captions
