@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import os.path as osp
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
 from mmengine.config import DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from rsretrieval.utils import add_common_args, finish_distributed, load_config, register_all_modules  # noqa: E402
@@ -21,6 +23,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='save the similarity matrix and ground truth to this .npz file')
+    parser.add_argument('--dump-metrics', metavar='JSON', help='write the returned metrics to this JSON file')
     parser.add_argument(
         '--rerank',
         choices=sorted(RERANK_TYPES),
@@ -59,7 +62,11 @@ def main() -> None:
     # Strict: a checkpoint that does not fit the config's model is an error, not a
     # partly random model (mmengine's load_from is non-strict).
     runner.load_checkpoint(args.checkpoint, map_location='cpu', strict=True)
-    runner.test()
+    metrics = runner.test()
+    if args.dump_metrics and is_main_process():
+        os.makedirs(osp.dirname(osp.abspath(args.dump_metrics)), exist_ok=True)
+        with open(args.dump_metrics, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=1)
     del runner  # the DDP wrapper holds the process group: release it before destroying the group
     finish_distributed()
 

@@ -2,10 +2,12 @@
 
 from .metrics import RetrievalRecall
 from .recall import chance_recall, check_ground_truth, format_results_table, gt_ranks, recall_at_k
+from .seeds import aggregate_seeds, seeds_markdown
 from .similarity_io import load_similarity, save_similarity
 
 __all__ = [
     'RetrievalRecall',
+    'aggregate_seeds',
     'chance_recall',
     'check_ground_truth',
     'format_results_table',
@@ -13,4 +15,5 @@ __all__ = [
     'load_similarity',
     'recall_at_k',
     'save_similarity',
+    'seeds_markdown',
 ]

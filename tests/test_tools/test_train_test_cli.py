@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import REPO
 from helpers import TINY_DEMO_OPTIONS
 
@@ -57,3 +58,39 @@ def test_test_tool_refuses_a_checkpoint_of_another_model(tmp_path, demo_root):
     )  # fmt: skip
     assert proc.returncode != 0
     assert 'unexpected key in source state_dict: backbone.unrelated.weight' in proc.stderr
+
+
+def test_run_seeds_trains_tests_and_aggregates(tmp_path, demo_root):
+    import torch
+
+    work = tmp_path / 'seeds'
+    args = ['tools/misc/run_seeds.py', 'configs/cmpagl_demo.py', '--seeds', '3', '7', '--work-dir', str(work),
+            '--rerank', 'smr', '--rerank-options', 'topk=5',
+            '--cfg-options', f'data_root={demo_root}', *TINY]  # fmt: skip
+    out = _run(*args)
+    per_seed = {s: json.loads((work / f'seed_{s}' / 'test_metrics.json').read_text()) for s in (3, 7)}
+    assert {'mR', 'raw/mR', 'i2t_R@1', 'raw/t2i_R@10'} <= set(per_seed[3])
+    summary = json.loads((work / 'seeds.json').read_text())
+    mean = (per_seed[3]['mR'] + per_seed[7]['mR']) / 2
+    std = abs(per_seed[3]['mR'] - per_seed[7]['mR']) / 2**0.5  # sample std of two values
+    assert summary['mean']['mR'] == pytest.approx(mean) and summary['std']['mR'] == pytest.approx(std)
+    table = (work / 'seeds.md').read_text()
+    assert '| metric | seed 3 | seed 7 | mean ± std |' in table
+    assert f'| mR | {per_seed[3]["mR"]:.2f} | {per_seed[7]["mR"]:.2f} | {mean:.2f} ± {std:.2f} |' in table
+    assert table.strip() in out
+    # the seed reached the runs: the two trainings ended with different weights
+    weights = [
+        torch.load(next((work / f'seed_{s}').glob('best_*.pth')), map_location='cpu', weights_only=False)['state_dict']
+        for s in (3, 7)
+    ]
+    assert not torch.equal(weights[0]['image_proj.weight'], weights[1]['image_proj.weight'])
+    # a second call reuses the finished seeds
+    assert out.count('+ ') >= 4 and 'reusing' in _run(*args)
+
+
+def test_seed_aggregation_is_checked():
+    from rsretrieval.evaluation import aggregate_seeds
+
+    assert aggregate_seeds({0: {'mR': 10.0}}) == {'mR': (10.0, 0.0)}
+    with pytest.raises(ValueError, match='seed 1 reports other metrics'):
+        aggregate_seeds({0: {'mR': 1.0}, 1: {'R@1': 1.0}})
