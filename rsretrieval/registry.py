@@ -8,8 +8,11 @@ their own, each with scope ``rsretrieval``: mmengine keeps at most one child per
 scope under a parent, and a root that carries the scope name is found by the
 scope switch that ``build`` performs.
 
-Every registry imports its implementation package lazily (``locations=``) and
-reports the registered names when a ``type`` is unknown.
+Every registry imports its implementation package lazily (``locations=``),
+loads installed plugins (entry points ``rsretrieval.plugins``, see
+:mod:`rsretrieval.plugins`) the first time a lookup misses, refuses a name that
+is already taken unless ``force=True``, and reports the registered names when a
+``type`` is unknown.
 """
 
 from __future__ import annotations
@@ -19,16 +22,49 @@ from typing import Any
 from mmengine import registry as mmengine_registry
 from mmengine.registry import Registry as _MMRegistry
 
+from rsretrieval.plugins import load_plugins, plugins_loaded
+
 SCOPE = 'rsretrieval'
 
 
 class Registry(_MMRegistry):
-    """mmengine ``Registry`` whose unknown-type error lists the known names."""
+    """mmengine ``Registry`` with plugin discovery and clearer errors.
+
+    - ``get`` loads the installed plugins when a name is not found, then looks
+      again (so an installed plugin needs no ``custom_imports``).
+    - Registering a name that is taken raises, naming both classes, unless
+      ``register_module(force=True)``; the library's own classes are imported
+      first, so a clash with a built-in is detected whatever the import order.
+    - ``build`` with an unknown ``type`` lists the registered names.
+    """
 
     def registered_names(self) -> list[str]:
-        """Names registered here (after importing ``locations``)."""
+        """Names registered here (after importing ``locations`` and the plugins)."""
         self.import_from_location()
+        load_plugins()
         return sorted(self.module_dict)
+
+    def get(self, key: str) -> Any:
+        obj = super().get(key)
+        if obj is None and isinstance(key, str) and not plugins_loaded():
+            load_plugins()
+            obj = super().get(key)
+        return obj
+
+    def _register_module(self, module: type, module_name: str | list[str] | None = None, force: bool = False) -> None:
+        if not getattr(module, '__module__', '').startswith(f'{SCOPE}.'):
+            self.import_from_location()  # built-ins first: their names are taken before a plugin's
+        names = [module_name] if isinstance(module_name, str) else module_name or [module.__name__]
+        for name in names:
+            existing = self._module_dict.get(name)
+            if not force and existing is not None and existing is not module:
+                raise KeyError(
+                    f'{name!r} is already registered in the {self.name} registry by '
+                    f'{existing.__module__}.{existing.__qualname__}; cannot register '
+                    f'{module.__module__}.{module.__qualname__} under the same name. Choose another '
+                    'name, or replace the registered class with register_module(force=True).'
+                )
+        super()._register_module(module, names, force=True)
 
     def build(self, cfg: dict, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -41,7 +77,8 @@ class Registry(_MMRegistry):
             raise KeyError(
                 f'Unknown {self.name} type {obj_type!r}. Registered {self.name} '
                 f'types in scope {self.scope!r}: {names}. A component from another '
-                'package must be imported first (config key `custom_imports`).'
+                'package must be imported first (config key `custom_imports`) or be '
+                'installed with an `rsretrieval.plugins` entry point.'
             ) from None
 
 
