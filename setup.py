@@ -24,4 +24,5 @@ setup(
     install_requires=read_requirements('requirements/runtime.txt'),
     extras_require={'tests': read_requirements('requirements/tests.txt')},
     license='Apache-2.0',
+    entry_points={'console_scripts': ['rsretrieval-retrieve=rsretrieval.search.cli:main']},
 )

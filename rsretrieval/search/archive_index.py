@@ -1,0 +1,224 @@
+"""An on-disk index of image embeddings for text-to-image search over an archive.
+
+Folder layout (no pickle anywhere: JSON, ``.npy`` read with ``allow_pickle=False``,
+and faiss's own binary format)::
+
+    meta.json             format version, embedding width, image root, the model
+    shard_00000.json      image paths of the shard, relative to the image root
+    shard_00000.npy       (n, E) float32 L2-normalised embeddings, same order
+    ann.faiss             optional approximate-search index over all shards
+
+A shard is written to temporary names and renamed, ``.npy`` last, so an
+interrupted indexing run leaves only complete shards and resumes after them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff')
+
+
+class ArchiveIndexError(RuntimeError):
+    """The index folder is inconsistent or belongs to another model."""
+
+
+def find_images(root: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[str]:
+    """Image files under ``root``, recursively: sorted POSIX paths relative to ``root``.
+
+    Raises:
+        NotADirectoryError: ``root`` is not a folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f'image folder not found: {root}')
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in files:
+            if name.lower().endswith(extensions):
+                found.append((Path(folder) / name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+class ArchiveIndex:
+    """Embeddings of an image archive, stored in shards, searchable exactly or with faiss.
+
+    Args:
+        folder: The index folder (must hold ``meta.json``; see :meth:`create`).
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        meta_file = self.folder / 'meta.json'
+        if not meta_file.is_file():
+            raise FileNotFoundError(f'{self.folder} is not an rsretrieval index (no meta.json)')
+        self.meta = json.loads(meta_file.read_text(encoding='utf-8'))
+        if self.meta.get('format_version') != FORMAT_VERSION:
+            raise ArchiveIndexError(
+                f'{meta_file}: format version {self.meta.get("format_version")}, this library reads '
+                f'{FORMAT_VERSION}; rebuild the index'
+            )
+        self._embeddings: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def create(
+        cls, folder: str | os.PathLike, image_root: str | os.PathLike, embed_dim: int, model: dict
+    ) -> ArchiveIndex:
+        """Open ``folder`` to add to it, creating it when new.
+
+        An existing index must describe the same image root, width and model
+        (``model['checkpoint_sha256']``): embeddings of two models cannot share
+        an index.
+        """
+        folder = Path(folder)
+        meta = dict(
+            format_version=FORMAT_VERSION,
+            image_root=str(Path(image_root).resolve()),
+            embed_dim=int(embed_dim),
+            model=model,
+        )
+        meta_file = folder / 'meta.json'
+        if meta_file.is_file():
+            index = cls(folder)
+            for key in ('image_root', 'embed_dim'):
+                if index.meta[key] != meta[key]:
+                    raise ArchiveIndexError(
+                        f'{meta_file}: {key} is {index.meta[key]!r}, not {meta[key]!r}; use another folder'
+                    )
+            if index.meta['model'].get('checkpoint_sha256') != model.get('checkpoint_sha256'):
+                raise ArchiveIndexError(f'{meta_file} was built with another checkpoint; use another folder or rebuild')
+            return index
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(meta_file, json.dumps(meta, indent=1))
+        return cls(folder)
+
+    def _shards(self) -> list[Path]:
+        return sorted(self.folder.glob('shard_*.npy'))
+
+    def add(self, paths: list[str], embeddings: np.ndarray | torch.Tensor) -> None:
+        """Append one shard; removes the approximate index, which no longer covers everything."""
+        emb = embeddings.detach().cpu().numpy() if isinstance(embeddings, torch.Tensor) else np.asarray(embeddings)
+        emb = np.ascontiguousarray(emb, dtype=np.float32)
+        if emb.shape != (len(paths), self.meta['embed_dim']):
+            raise ValueError(f'expected ({len(paths)}, {self.meta["embed_dim"]}) embeddings, got {emb.shape}')
+        stem = self.folder / f'shard_{len(self._shards()):05d}'
+        _atomic_write_text(stem.with_suffix('.json'), json.dumps(paths))
+        tmp = stem.with_suffix('.npy.tmp')
+        with open(tmp, 'wb') as f:
+            np.save(f, emb, allow_pickle=False)
+        os.replace(tmp, stem.with_suffix('.npy'))
+        (self.folder / 'ann.faiss').unlink(missing_ok=True)
+        self._embeddings = None
+
+    def build_ann(self, kind: str = 'hnsw', hnsw_m: int = 32) -> None:
+        """Write an approximate index (``'hnsw'``) or faiss's exact one (``'flat'``) over all shards."""
+        import faiss
+
+        emb = self.embeddings()
+        if kind == 'hnsw':
+            index = faiss.IndexHNSWFlat(emb.shape[1], hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        elif kind == 'flat':
+            index = faiss.IndexFlatIP(emb.shape[1])
+        else:
+            raise ValueError(f"kind must be 'hnsw' or 'flat', got {kind!r}")
+        index.add(np.ascontiguousarray(emb))
+        tmp = self.folder / 'ann.faiss.tmp'
+        faiss.write_index(index, str(tmp))
+        os.replace(tmp, self.folder / 'ann.faiss')
+
+    # ------------------------------------------------------------------- reading
+    def paths(self) -> list[str]:
+        """Indexed image paths, relative to the image root, in embedding order."""
+        out: list[str] = []
+        for shard in self._shards():
+            names = json.loads(shard.with_suffix('.json').read_text(encoding='utf-8'))
+            out.extend(names)
+        return out
+
+    def absolute_path(self, relative: str) -> str:
+        return str(Path(self.meta['image_root']) / relative)
+
+    def embeddings(self) -> np.ndarray:
+        """All embeddings ``(N, E)`` float32, shard after shard."""
+        if self._embeddings is None:
+            parts = []
+            for shard in self._shards():
+                emb = np.load(shard, allow_pickle=False)
+                names = json.loads(shard.with_suffix('.json').read_text(encoding='utf-8'))
+                if emb.shape != (len(names), self.meta['embed_dim']):
+                    raise ArchiveIndexError(f'{shard}: shape {emb.shape} does not match its {len(names)} paths')
+                parts.append(emb)
+            dim = self.meta['embed_dim']
+            self._embeddings = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+        return self._embeddings
+
+    def __len__(self) -> int:
+        return len(self.embeddings())
+
+    @property
+    def has_ann(self) -> bool:
+        return (self.folder / 'ann.faiss').is_file()
+
+    def search(self, queries: np.ndarray | torch.Tensor, topk: int = 10, backend: str = 'auto') -> tuple:
+        """The ``topk`` most similar images of each query.
+
+        Args:
+            queries: ``(Q, E)`` L2-normalised query embeddings.
+            topk: Results per query (capped at the index size).
+            backend: ``'exact'`` (cosine against every embedding, in chunks),
+                ``'faiss'`` (the ``ann.faiss`` index) or ``'auto'`` (faiss when
+                the index has one, exact otherwise).
+
+        Returns:
+            ``(scores, ids)``, both ``(Q, k)`` numpy arrays, best first; ``ids``
+            index :meth:`paths`.
+        """
+        q = queries.detach().cpu().numpy() if isinstance(queries, torch.Tensor) else np.asarray(queries)
+        q = np.ascontiguousarray(q, dtype=np.float32)
+        if q.ndim != 2 or q.shape[1] != self.meta['embed_dim']:
+            raise ValueError(f'queries must be (Q, {self.meta["embed_dim"]}), got {q.shape}')
+        n = len(self)
+        if n == 0:
+            raise ArchiveIndexError(f'{self.folder} holds no image')
+        k = min(topk, n)
+        if backend == 'auto':
+            backend = 'faiss' if self.has_ann else 'exact'
+        if backend == 'faiss':
+            import faiss
+
+            if not self.has_ann:
+                raise ArchiveIndexError(f'{self.folder} has no ann.faiss: index with --ann hnsw (or flat)')
+            index = faiss.read_index(str(self.folder / 'ann.faiss'))
+            if index.ntotal != n:
+                raise ArchiveIndexError(f'{self.folder}/ann.faiss covers {index.ntotal} images, the shards {n}')
+            if hasattr(index, 'hnsw'):
+                index.hnsw.efSearch = max(index.hnsw.efSearch, 4 * k)
+            scores, ids = index.search(q, k)
+            return scores, ids
+        if backend != 'exact':
+            raise ValueError(f"backend must be 'auto', 'exact' or 'faiss', got {backend!r}")
+        emb = torch.from_numpy(self.embeddings())
+        qt = torch.from_numpy(q)
+        best_scores = torch.full((len(q), 0), -float('inf'))
+        best_ids = torch.zeros((len(q), 0), dtype=torch.long)
+        for start in range(0, n, 65536):  # chunks keep memory at Q x 65536 scores
+            sims = qt @ emb[start : start + 65536].T
+            scores = torch.cat([best_scores, sims], dim=1)
+            ids = torch.cat([best_ids, torch.arange(start, start + sims.shape[1]).expand(len(q), -1)], dim=1)
+            order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+            best_scores, best_ids = scores.gather(1, order), ids.gather(1, order)
+        return best_scores.numpy(), best_ids.numpy()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(text, encoding='utf-8')
+    os.replace(tmp, path)
