@@ -21,3 +21,25 @@ def demo_root(tmp_path_factory) -> Path:
     from rsretrieval.datasets import make_demo_dataset
 
     return make_demo_dataset(tmp_path_factory.mktemp('demo') / 'scenes', 24, 6, 8, image_size=32, seed=1)
+
+
+@pytest.fixture(scope='session')
+def tiny_demo_checkpoint(tmp_path_factory, demo_root):
+    """A randomly initialised CMPAGL of ``configs/cmpagl_demo.py`` shrunk by
+    ``TINY_DEMO_OPTIONS``: ``(checkpoint path, --cfg-options arguments)``."""
+    import argparse
+
+    import torch
+    from helpers import TINY_DEMO_OPTIONS
+    from mmengine.config import DictAction
+
+    from rsretrieval.apis import init_model
+
+    cli = [f'data_root={demo_root}', *TINY_DEMO_OPTIONS]
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    torch.manual_seed(0)
+    model = init_model(REPO / 'configs' / 'cmpagl_demo.py', cfg_options=parser.parse_args(['--o', *cli]).o)
+    ckpt = tmp_path_factory.mktemp('tiny_ckpt') / 'tiny.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    return ckpt, ['--cfg-options', *cli]

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO
-from helpers import TINY_DEMO_OPTIONS
 from mmengine.config import DictAction
 from PIL import Image
 
@@ -23,21 +22,13 @@ from rsretrieval.search import ArchiveIndex, find_images
 CONFIG = str(REPO / 'configs' / 'cmpagl_demo.py')
 
 
-def _options(extra=()) -> dict:
+@pytest.fixture
+def tiny(tiny_demo_checkpoint):
+    """The tiny checkpoint and the config options that build its model."""
+    ckpt, cli = tiny_demo_checkpoint
     parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction)
-    return parser.parse_args(['--o', *TINY_DEMO_OPTIONS, *extra]).o
-
-
-@pytest.fixture(scope='module')
-def tiny(tmp_path_factory, demo_root):
-    """A tiny CMPAGL checkpoint and the options that shrink the demo config to it."""
-    options = _options([f'data_root={demo_root}'])
-    torch.manual_seed(0)
-    model = init_model(CONFIG, cfg_options=options)
-    ckpt = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
-    return ckpt, options
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return ckpt, cli, parser.parse_args(cli).cfg_options
 
 
 def _retrieve(*args):
@@ -48,12 +39,8 @@ def _retrieve(*args):
     return proc.stdout
 
 
-def _cfg_args(options):
-    return ['--cfg-options', f'data_root={options["data_root"]}', *TINY_DEMO_OPTIONS]
-
-
 def test_index_then_search_returns_the_planted_image_first(tmp_path, demo_root, tiny):
-    ckpt, options = tiny
+    ckpt, cli, options = tiny
     model = init_model(CONFIG, ckpt, cfg_options=options)
     sources = sorted((demo_root / 'images').glob('*.png'))
     query = 'three red planes at the top left of farmland'
@@ -74,9 +61,7 @@ def test_index_then_search_returns_the_planted_image_first(tmp_path, demo_root, 
     assert len(find_images(archive)) == len(sources)
 
     index_dir = tmp_path / 'index'
-    out = _retrieve(
-        'index', CONFIG, ckpt, archive, index_dir, '--ann', 'hnsw', '--batch-size', '4', *_cfg_args(options)
-    )
+    out = _retrieve('index', CONFIG, ckpt, archive, index_dir, '--ann', 'hnsw', '--batch-size', '4', *cli)
     assert f'{len(sources)} images, 16-d, faiss hnsw' in out
     for backend in ('exact', 'faiss'):
         out = _retrieve('search', index_dir, query, '--topk', '3', '--backend', backend,
@@ -90,9 +75,9 @@ def test_index_then_search_returns_the_planted_image_first(tmp_path, demo_root, 
 
 
 def test_index_files_are_not_pickles(tmp_path, demo_root, tiny):
-    ckpt, options = tiny
+    ckpt, cli, _ = tiny
     index_dir = tmp_path / 'index'
-    _retrieve('index', CONFIG, ckpt, demo_root / 'images', index_dir, '--ann', 'flat', *_cfg_args(options))
+    _retrieve('index', CONFIG, ckpt, demo_root / 'images', index_dir, '--ann', 'flat', *cli)
     files = sorted(index_dir.iterdir())
     assert {f.suffix for f in files} == {'.json', '.npy', '.faiss'}
     for f in files:
@@ -107,12 +92,12 @@ def test_index_files_are_not_pickles(tmp_path, demo_root, tiny):
 
 
 def test_indexing_resumes_and_adds_new_images(tmp_path, demo_root, tiny):
-    ckpt, options = tiny
+    ckpt, cli, _ = tiny
     archive = tmp_path / 'archive'
     shutil.copytree(demo_root / 'images', archive)
     total = len(find_images(archive))
     index_dir = tmp_path / 'index'
-    args = ['index', CONFIG, ckpt, archive, index_dir, '--shard-size', '5', *_cfg_args(options)]
+    args = ['index', CONFIG, ckpt, archive, index_dir, '--shard-size', '5', *cli]
     _retrieve(*args)
     full = ArchiveIndex(index_dir)
     paths, emb = full.paths(), full.embeddings().copy()
@@ -129,9 +114,9 @@ def test_indexing_resumes_and_adds_new_images(tmp_path, demo_root, tiny):
 
 
 def test_search_refuses_another_checkpoint(tmp_path, demo_root, tiny):
-    ckpt, options = tiny
+    ckpt, cli, _ = tiny
     index_dir = tmp_path / 'index'
-    _retrieve('index', CONFIG, ckpt, demo_root / 'images', index_dir, *_cfg_args(options))
+    _retrieve('index', CONFIG, ckpt, demo_root / 'images', index_dir, *cli)
     other = tmp_path / 'other.pth'
     state = torch.load(ckpt, weights_only=True)
     state['state_dict']['image_proj.weight'] += 1
@@ -144,7 +129,7 @@ def test_search_refuses_another_checkpoint(tmp_path, demo_root, tiny):
 
 
 def test_image_to_text_search_and_outputs(tmp_path, demo_root, tiny):
-    ckpt, options = tiny
+    ckpt, cli, _ = tiny
     data = json.loads((demo_root / 'dataset_demo.json').read_text())
     entry = data['images'][0]
     captions = [s['raw'] for e in data['images'][:6] for s in e['sentences']]
@@ -152,7 +137,7 @@ def test_image_to_text_search_and_outputs(tmp_path, demo_root, tiny):
     image = demo_root / 'images' / entry['filename']
     html = tmp_path / 'page.html'
     out = _retrieve('search-image', CONFIG, ckpt, image, '--captions', tmp_path / 'caps.txt', '--topk', '4',
-                    '--html', html, '--json', tmp_path / 'r.json', *_cfg_args(options))  # fmt: skip
+                    '--html', html, '--json', tmp_path / 'r.json', *cli)  # fmt: skip
     hits = json.loads((tmp_path / 'r.json').read_text())[0]['results']
     assert len(hits) == 4 and all(h['item'] in captions for h in hits)
     assert [h['score'] for h in hits] == sorted((h['score'] for h in hits), reverse=True)
@@ -161,16 +146,16 @@ def test_image_to_text_search_and_outputs(tmp_path, demo_root, tiny):
     (tmp_path / 'bad.txt').write_text('a caption\n\nanother\n')
     proc = subprocess.run(
         [sys.executable, 'tools/retrieve.py', 'search-image', CONFIG, str(ckpt), str(image), '--captions',
-         str(tmp_path / 'bad.txt'), *_cfg_args(options)],
+         str(tmp_path / 'bad.txt'), *cli],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode != 0 and 'bad.txt:2: empty line' in proc.stderr
 
 
 def test_search_grid_png_has_the_expected_size(tmp_path, demo_root, tiny):
-    ckpt, options = tiny
+    ckpt, cli, _ = tiny
     index_dir = tmp_path / 'index'
-    _retrieve('index', CONFIG, ckpt, demo_root / 'images', index_dir, *_cfg_args(options))
+    _retrieve('index', CONFIG, ckpt, demo_root / 'images', index_dir, *cli)
     grid = tmp_path / 'grid.png'
     _retrieve('search', index_dir, 'planes', 'a river', '--topk', '5', '--grid', grid)
     with Image.open(grid) as image:

@@ -18,10 +18,9 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 
+from rsretrieval.analysis import INFERENCE_MODULES, count_parameters  # noqa: E402
 from rsretrieval.registry import MODELS  # noqa: E402
 from rsretrieval.utils import merge_cfg_options, register_all_modules, resolve_pretrained  # noqa: E402
-
-INFERENCE = ('backbone', 'text_encoder', 'image_proj', 'text_proj')
 
 
 def _drop_pretrained(node) -> None:
@@ -58,19 +57,13 @@ def main() -> None:
     if args.random_init:
         _drop_pretrained(model_cfg)
     model = MODELS.build(model_cfg)
-    # named_parameters() lists a shared tensor once, under its first owner (the MLM
-    # decoder shares the text encoder's word embeddings).
-    rows: dict[str, int] = {}
-    for name, param in model.named_parameters():
-        rows[name.split('.')[0]] = rows.get(name.split('.')[0], 0) + param.numel()
-    total = sum(rows.values())
-    inference = sum(rows.get(name, 0) for name in INFERENCE)
+    counts = count_parameters(model)
     print(f'{"component":<22}{"parameters":>16}')
-    for name, count in rows.items():
+    for name, count in counts['per_module'].items():
         if count:
             print(f'{name:<22}{count / 1e6:>14.2f} M')
-    print(f'{"total":<22}{total / 1e6:>14.2f} M')
-    print(f'{"inference":<22}{inference / 1e6:>14.2f} M  ({" + ".join(INFERENCE)})')
+    print(f'{"total":<22}{counts["total"] / 1e6:>14.2f} M')
+    print(f'{"inference":<22}{counts["inference"] / 1e6:>14.2f} M  ({" + ".join(INFERENCE_MODULES)})')
 
 
 if __name__ == '__main__':
