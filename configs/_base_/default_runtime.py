@@ -7,8 +7,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='mR', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-# Converts numpy content of checkpoints so they load with torch.load(weights_only=True).
-custom_hooks = [dict(type='SafeCheckpointHook')]
+# SafeCheckpointHook: numpy content of checkpoints stored so they load with
+# torch.load(weights_only=True). NonFiniteLossHook: stop on a NaN/Inf loss, naming the step.
+custom_hooks = [dict(type='SafeCheckpointHook'), dict(type='NonFiniteLossHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

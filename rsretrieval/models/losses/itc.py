@@ -8,6 +8,8 @@ from torch import nn
 
 from rsretrieval.registry import LOSSES
 
+from .fp32 import fp32_forward
+
 
 @LOSSES.register_module()
 class ITCLoss(nn.Module):
@@ -46,6 +48,7 @@ class ITCLoss(nn.Module):
         self.temp_range = temp_range
         self.loss_weight = loss_weight
 
+    @fp32_forward
     def forward(
         self,
         img_emb: torch.Tensor,

@@ -8,6 +8,8 @@ from torch import nn
 
 from rsretrieval.registry import LOSSES
 
+from .fp32 import fp32_forward
+
 
 @LOSSES.register_module()
 class ITMLoss(nn.Module):
@@ -88,6 +90,7 @@ class ITMLoss(nn.Module):
         p = self.hard_fraction
         return torch.multinomial(p * hard + (1 - p) * uniform, 1, generator=generator).squeeze(1)
 
+    @fp32_forward
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``logits`` ``(M, 2)`` from the match head; ``labels`` ``(M,)``, 1 = matched."""
         return self.loss_weight * F.cross_entropy(logits.float(), labels)

@@ -8,6 +8,8 @@ from torch import nn
 
 from rsretrieval.registry import LOSSES
 
+from .fp32 import fp32_forward
+
 
 @LOSSES.register_module()
 class MLMLoss(nn.Module):
@@ -71,6 +73,7 @@ class MLMLoss(nn.Module):
         masked = torch.where(to_random, random_ids.to(device), masked)
         return masked, labels
 
+    @fp32_forward
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``logits`` ``(..., V)``; ``labels`` ``(...)`` with -100 where not predicted.
 

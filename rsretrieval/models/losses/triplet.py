@@ -7,6 +7,8 @@ from torch import nn
 
 from rsretrieval.registry import LOSSES
 
+from .fp32 import fp32_forward
+
 
 @LOSSES.register_module()
 class OptimizedTripletLoss(nn.Module):
@@ -46,6 +48,7 @@ class OptimizedTripletLoss(nn.Module):
         self.margin, self.intra_weight, self.hardest = margin, intra_weight, hardest
         self.reduction, self.loss_weight = reduction, loss_weight
 
+    @fp32_forward
     def forward(self, img_emb: torch.Tensor, txt_emb: torch.Tensor, image_ids: torch.Tensor) -> torch.Tensor:
         """Compute the loss.
 
