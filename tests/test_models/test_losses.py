@@ -158,3 +158,30 @@ def test_mlm_masking_rules():
     logits = torch.zeros(64, ids.shape[1], 30522)
     assert mlm(logits, labels).item() == pytest.approx(math.log(30522), rel=1e-5)
     assert mlm(logits, torch.full_like(labels, -100)).item() == 0.0
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_losses_stay_float32_under_autocast(dtype):
+    """Autocast would run the losses' matmuls and softmaxes in low precision: they must not."""
+    from rsretrieval.models.losses import ITCLoss, ITMLoss, MLMLoss, OptimizedTripletLoss
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(8, 32, generator=g), dim=-1)
+    txt = torch.nn.functional.normalize(torch.randn(8, 32, generator=g), dim=-1)
+    ids = torch.tensor([0, 0, 1, 2, 3, 4, 5, 6])
+    logits, labels = torch.randn(8, 2, generator=g), torch.randint(0, 2, (8,), generator=g)
+    vocab_logits, vocab_labels = torch.randn(8, 50, generator=g), torch.randint(0, 50, (8,), generator=g)
+    cases = [
+        (ITCLoss(), (img, txt, ids)),
+        (OptimizedTripletLoss(), (img, txt, ids)),
+        (ITMLoss(), (logits, labels)),
+        (MLMLoss(), (vocab_logits, vocab_labels)),
+    ]
+    for loss, args in cases:
+        reference = loss(*args)
+        with torch.autocast('cpu', dtype=dtype):
+            low = [a.to(dtype) if a.is_floating_point() else a for a in args]  # what autocast'ed layers emit
+            same_inputs, cast_inputs = loss(*args), loss(*low)
+        assert same_inputs.dtype == torch.float32 and torch.equal(same_inputs, reference), type(loss).__name__
+        exact = loss(*[a.float() if a.is_floating_point() else a for a in low])  # fp32 on the rounded inputs
+        assert cast_inputs.dtype == torch.float32 and torch.equal(cast_inputs, exact), type(loss).__name__

@@ -29,7 +29,9 @@ class NonFiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
         if not outputs:
             return
-        values = {k: float(v) for k, v in outputs.items() if 'loss' in k}
+        values = {
+            k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in outputs.items() if 'loss' in k
+        }
         bad = sorted(k for k, v in values.items() if not math.isfinite(v))
         if get_world_size() > 1:
             flag = torch.tensor([float(bool(bad))], device=_device(runner))

@@ -1,0 +1,46 @@
+"""Training stops on a NaN or infinite loss, naming the iteration and the term."""
+
+import pytest
+import torch
+from helpers import tiny_runner_cfg
+from mmengine.runner import Runner
+
+from rsretrieval.models.retrievers import DualEncoderRetriever
+from rsretrieval.registry import MODELS
+
+
+@MODELS.register_module()
+class _LossTurnsNaN(DualEncoderRetriever):
+    """The two-tower model whose ITC loss becomes NaN on its third training step."""
+
+    calls = 0
+
+    def loss(self, inputs, data_samples):
+        losses = super().loss(inputs, data_samples)
+        type(self).calls += 1
+        if type(self).calls == 3:
+            losses['loss_itc'] = losses['loss_itc'] * float('nan')
+        return losses
+
+
+def test_training_stops_at_the_iteration_and_names_the_term(tmp_path, demo_root):
+    cfg = tiny_runner_cfg(str(tmp_path), str(demo_root), max_epochs=1)
+    cfg['model']['type'] = '_LossTurnsNaN'
+    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook', interval=1, by_epoch=False)
+    cfg['custom_hooks'] = [dict(type='SafeCheckpointHook'), dict(type='NonFiniteLossHook')]
+    _LossTurnsNaN.calls = 0
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(FloatingPointError) as err:
+        runner.train()
+    message = str(err.value)
+    assert 'non-finite loss at iteration 3 (epoch 1, batch 2): loss, loss_itc' in message
+    assert 'loss_itc=nan' in message and 'sample_idx of the batch: [' in message
+    assert (tmp_path / 'iter_2.pth').is_file() and not (tmp_path / 'iter_3.pth').exists()
+    torch.load(tmp_path / 'iter_2.pth', weights_only=True)  # the last checkpoint is intact
+
+
+def test_finite_losses_pass(tmp_path, demo_root):
+    cfg = tiny_runner_cfg(str(tmp_path), str(demo_root), max_epochs=1)
+    cfg['custom_hooks'] = [dict(type='SafeCheckpointHook'), dict(type='NonFiniteLossHook')]
+    Runner.from_cfg(cfg).train()
+    assert (tmp_path / 'epoch_1.pth').is_file()
