@@ -124,3 +124,15 @@ def test_real_rsitmd_and_sydney():
     assert splits == {'train': 497, 'val': 58, 'test': 58} and sum(splits.values()) == 613
     sydney_precomp = load_annotations(CAPTIONS_ONLY / 'sydney_captions' / 'precomp', 'test')
     assert len(sydney_precomp) == 58
+
+
+def test_text_that_is_not_utf8_is_named(tmp_path):
+    folder = tmp_path / 'precomp'
+    folder.mkdir()
+    (folder / 'test_caps.txt').write_bytes(b'a good caption\nanother one\nbad \xff\xfe byte\n')
+    (folder / 'test_filename.txt').write_text('a.jpg\nb.jpg\nc.jpg\n')
+    with pytest.raises(AnnotationError, match=r'test_caps\.txt:3: not UTF-8 text'):
+        load_annotations(folder, 'test')
+    (tmp_path / 'k.json').write_bytes(b'{"images": [{"filename": "\xe9.jpg"}]}')
+    with pytest.raises(AnnotationError, match=r'k\.json: not UTF-8 text \(byte 27\)'):
+        load_annotations(tmp_path / 'k.json', 'test')

@@ -99,6 +99,20 @@ def _captured_log():
         logger.removeHandler(handler)
 
 
+def test_truncated_image_fails_at_build_not_mid_epoch(tmp_path):
+    _write_dataset(tmp_path, fmt='JPEG')
+    image = tmp_path / 'images' / '1.jpeg'
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(image)
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) * 2 // 3])  # a download cut short
+    header_only = _build(tmp_path, split='test', test_mode=True, check_images='header')
+    assert len(header_only) == 3  # the header is intact: only a full decode finds it
+    with pytest.raises(OSError, match=r'Unreadable image: .*images/1\.jpeg \(listed at .*\[images\]\[1\]'):
+        _build(tmp_path, split='test', test_mode=True)
+    with pytest.raises(ValueError, match="check_images must be 'full', 'header' or False"):
+        _build(tmp_path, split='test', check_images='fast')
+
+
 def test_empty_caption_named(tmp_path):
     _write_dataset(tmp_path)
     data = json.loads((tmp_path / 'ann.json').read_text())
