@@ -134,5 +134,5 @@ def test_text_that_is_not_utf8_is_named(tmp_path):
     with pytest.raises(AnnotationError, match=r'test_caps\.txt:3: not UTF-8 text'):
         load_annotations(folder, 'test')
     (tmp_path / 'k.json').write_bytes(b'{"images": [{"filename": "\xe9.jpg"}]}')
-    with pytest.raises(AnnotationError, match=r'k\.json: not UTF-8 text \(byte 27\)'):
+    with pytest.raises(AnnotationError, match=r'k\.json: not UTF-8 text \(byte 26\)'):
         load_annotations(tmp_path / 'k.json', 'test')
