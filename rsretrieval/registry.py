@@ -104,7 +104,7 @@ LOOPS = _child('loop', _mm.LOOPS, 'rsretrieval.engine')
 # in every registry it builds from (mmengine's classes resolve via the parent).
 RUNNERS = _child('runner', _mm.RUNNERS)
 RUNNER_CONSTRUCTORS = _child('runner constructor', _mm.RUNNER_CONSTRUCTORS)
-DATA_SAMPLERS = _child('data sampler', _mm.DATA_SAMPLERS)
+DATA_SAMPLERS = _child('data sampler', _mm.DATA_SAMPLERS, 'rsretrieval.datasets')
 MODEL_WRAPPERS = _child('model_wrapper', _mm.MODEL_WRAPPERS)
 WEIGHT_INITIALIZERS = _child('weight initializer', _mm.WEIGHT_INITIALIZERS)
 OPTIMIZERS = _child('optimizer', _mm.OPTIMIZERS)

@@ -9,7 +9,14 @@ default_hooks = dict(
 )
 # SafeCheckpointHook: numpy content of checkpoints stored so they load with
 # torch.load(weights_only=True). NonFiniteLossHook: stop on a NaN/Inf loss, naming the step.
-custom_hooks = [dict(type='SafeCheckpointHook'), dict(type='NonFiniteLossHook')]
+# RandomStateHook + PreemptionHook: checkpoints carry the random state, SIGTERM saves one
+# and stops; `tools/train.py CONFIG --resume` continues exactly (docs/reliability.md).
+custom_hooks = [
+    dict(type='SafeCheckpointHook'),
+    dict(type='NonFiniteLossHook'),
+    dict(type='RandomStateHook'),
+    dict(type='PreemptionHook'),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -2,6 +2,7 @@
 
 from .annotations import ANN_FORMATS, AnnotationError, ImageRecord, detect_format, load_annotations
 from .caption_dataset import RSCaptionDataset
+from .samplers import ReproducibleSampler, sample_seed
 from .synthetic import DemoSceneDataset, make_demo_dataset
 from .text import clean_caption
 
@@ -11,8 +12,10 @@ __all__ = [
     'DemoSceneDataset',
     'ImageRecord',
     'RSCaptionDataset',
+    'ReproducibleSampler',
     'clean_caption',
     'detect_format',
     'load_annotations',
     'make_demo_dataset',
+    'sample_seed',
 ]

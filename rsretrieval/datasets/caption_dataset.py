@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 from PIL import Image, UnidentifiedImageError
@@ -148,6 +149,27 @@ class RSCaptionDataset(BaseDataset):
             dict(img_path=self._image_paths[img], caption=self._captions[t], image_id=img, caption_id=t)
             for t, img in enumerate(self._txt2img)
         ]
+
+    # ------------------------------------------------------------------ samples
+    def __getitem__(self, idx: int | tuple[int, int]) -> dict:
+        """Item ``idx``; ``(idx, seed)`` (from :class:`ReproducibleSampler`) also
+        gives the pipeline a generator ``results['rng']`` seeded with ``seed``,
+        which the random transforms use instead of numpy's global one."""
+        if isinstance(idx, tuple):
+            index, seed = idx
+            self._sample_rng = np.random.default_rng(seed)
+            try:
+                return super().__getitem__(index)
+            finally:
+                self._sample_rng = None
+        return super().__getitem__(idx)
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        rng = getattr(self, '_sample_rng', None)
+        if rng is not None:
+            info['rng'] = rng
+        return info
 
     # ------------------------------------------------------------ ground truth
     def _loaded(self) -> None:

@@ -1,7 +1,14 @@
 """Evaluation: pure metric functions and their mmengine wrappers."""
 
 from .metrics import RetrievalRecall
-from .recall import chance_recall, check_ground_truth, format_results_table, gt_ranks, recall_at_k
+from .recall import (
+    chance_recall,
+    check_ground_truth,
+    format_results_table,
+    gt_ranks,
+    recall_at_k,
+    recall_at_k_blockwise,
+)
 from .seeds import aggregate_seeds, seeds_markdown
 from .similarity_io import load_similarity, save_similarity
 
@@ -14,6 +21,7 @@ __all__ = [
     'gt_ranks',
     'load_similarity',
     'recall_at_k',
+    'recall_at_k_blockwise',
     'save_similarity',
     'seeds_markdown',
 ]

@@ -93,3 +93,22 @@ def test_similarity_roundtrip_without_pickle(tmp_path):
 def test_table_format():
     table = format_results_table({'x': recall_at_k(np.eye(2), np.eye(2), [[0], [1]], [0, 1])})
     assert table.splitlines()[2].startswith('| x | 100.00')
+
+
+@pytest.mark.parametrize('chunk', [1, 3, 1024])
+def test_blockwise_recall_equals_the_full_matrix(chunk):
+    from rsretrieval.evaluation import recall_at_k_blockwise
+
+    g = torch.Generator().manual_seed(0)
+    img2txt = [[0, 1], [2], [3, 4, 5], [6, 7], [8]]
+    txt2img = [i for i, caps in enumerate(img2txt) for _ in caps]
+    sims = torch.randint(0, 4, (5, 9), generator=g).float()  # many ties: broken by index in both
+    calls = []
+
+    def block(i0, i1, t0, t1):
+        calls.append((i1 - i0) * (t1 - t0))
+        return sims[i0:i1, t0:t1]
+
+    expected = recall_at_k(sims, sims, img2txt, txt2img, ks=(1, 2, 5))
+    assert recall_at_k_blockwise(block, 5, 9, img2txt, txt2img, ks=(1, 2, 5), chunk=chunk) == expected
+    assert max(calls) <= chunk * 9  # never more than chunk x max(N_img, N_txt) scores at once

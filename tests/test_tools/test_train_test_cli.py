@@ -40,6 +40,10 @@ def test_make_demo_then_train_and_test(tmp_path):
     metrics = recall_at_k(saved['sims'], saved['sims'], saved['img2txt'], saved['txt2img'])
     assert f'{metrics["mR"]:.2f}' in out
     assert np.isfinite(saved['sims']).all()
+    # without --out nor a reranker the matrix is not built: ranked block by block, same numbers
+    out = _run('tools/test.py', 'configs/cmpagl_demo.py', ckpt, '--work-dir', str(work),
+               '--cfg-options', f'data_root={data_root}', *TINY)  # fmt: skip
+    assert f'| test | {metrics["i2t_R@1"]:.2f} | {metrics["i2t_R@5"]:.2f}' in out and f'{metrics["mR"]:.2f}' in out
     out = _run('tools/test.py', 'configs/cmpagl_demo.py', ckpt, '--work-dir', str(work), '--rerank', 'smr',
                '--rerank-options', 'topk=5', 'gamma2=1.5',
                '--cfg-options', f'data_root={data_root}', *TINY)  # fmt: skip

@@ -20,7 +20,7 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ReproducibleSampler', shuffle=True),  # per-sample augmentation seeds
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, generator=generator, split='train', pipeline=train_pipeline),
 )

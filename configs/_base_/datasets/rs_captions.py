@@ -22,7 +22,7 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ReproducibleSampler', shuffle=True),  # per-sample augmentation seeds
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(pipeline=train_pipeline),
 )

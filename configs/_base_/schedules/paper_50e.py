@@ -11,7 +11,7 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=30, T_max=30, eta_min=1e-6, convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
+train_cfg = dict(type='RetrievalTrainLoop', max_epochs=max_epochs, val_interval=1)
 # The paper's batch is 16; with --cfg-options auto_scale_lr.enable=True the rate follows
 # the total batch (processes x batch_size) linearly.
 auto_scale_lr = dict(enable=False, base_batch_size=16)

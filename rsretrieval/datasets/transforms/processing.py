@@ -36,20 +36,24 @@ class RandomResizedCrop(BaseTransform):
             raise ValueError(f'scale must satisfy 0 < min <= max <= 1, got {scale}')
         self.scale, self.ratio, self.interpolation = scale, ratio, interpolation
 
-    def crop_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+    def crop_box(self, height: int, width: int, rng: np.random.Generator | None = None) -> tuple[int, int, int, int]:
         """Sample ``(top, left, h, w)`` as torchvision does (10 tries, then centre).
 
-        Draws from numpy's global generator, which mmengine seeds per worker.
+        Draws from ``rng`` (the sample's own generator, see
+        :class:`~rsretrieval.datasets.ReproducibleSampler`), else from numpy's
+        global generator, which mmengine seeds per worker.
         """
+        uniform = rng.uniform if rng is not None else np.random.uniform
+        integers = rng.integers if rng is not None else np.random.randint
         area = height * width
         log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
         for _ in range(10):
-            target = area * np.random.uniform(*self.scale)
-            aspect = math.exp(np.random.uniform(*log_ratio))
+            target = area * uniform(*self.scale)
+            aspect = math.exp(uniform(*log_ratio))
             w = round(math.sqrt(target * aspect))
             h = round(math.sqrt(target / aspect))
             if 0 < w <= width and 0 < h <= height:
-                return np.random.randint(0, height - h + 1), np.random.randint(0, width - w + 1), h, w
+                return int(integers(0, height - h + 1)), int(integers(0, width - w + 1)), h, w
         in_ratio = width / height
         if in_ratio < self.ratio[0]:
             w, h = width, round(width / self.ratio[0])
@@ -61,7 +65,7 @@ class RandomResizedCrop(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         img = results['img']
-        top, left, h, w = self.crop_box(*img.shape[:2])
+        top, left, h, w = self.crop_box(*img.shape[:2], rng=results.get('rng'))
         crop = img[top : top + h, left : left + w]
         out = mmcv.imresize(crop, (self.size[1], self.size[0]), interpolation=self.interpolation)
         results['img'] = out
@@ -91,7 +95,8 @@ class RandomHorizontalFlip(BaseTransform):
         self.prob, self.swap_sides = prob, swap_sides
 
     def transform(self, results: dict) -> dict:
-        flip = np.random.rand() < self.prob
+        rng = results.get('rng')
+        flip = (rng.random() if rng is not None else np.random.rand()) < self.prob
         results['flip'] = bool(flip)
         if flip:
             results['img'] = np.ascontiguousarray(results['img'][:, ::-1])

@@ -1,4 +1,13 @@
 from .non_finite_loss_hook import NonFiniteLossHook
+from .preemption_hook import PreemptionHook
+from .random_state_hook import RandomStateHook, get_random_state, set_random_state
 from .safe_checkpoint_hook import SafeCheckpointHook
 
-__all__ = ['NonFiniteLossHook', 'SafeCheckpointHook']
+__all__ = [
+    'NonFiniteLossHook',
+    'PreemptionHook',
+    'RandomStateHook',
+    'SafeCheckpointHook',
+    'get_random_state',
+    'set_random_state',
+]

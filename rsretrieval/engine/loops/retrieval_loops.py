@@ -30,6 +30,11 @@ class _RetrievalEvaluation:
         progress_bar: Show progress bars while encoding (default: on for
             test, off for validation during training).
         out_file: Save the similarity matrix and ground truth to this ``.npz``.
+        full_matrix: ``None`` (default): build the whole similarity matrix only
+            when something needs it (a reranker, ``out_file``, a model that
+            scores pairs with a match head) and otherwise rank block by block
+            (memory ``1024 x max(N_img, N_txt)`` scores instead of
+            ``N_img x N_txt``); ``True``: always build it.
     """
 
     phase = 'val'
@@ -43,12 +48,17 @@ class _RetrievalEvaluation:
         reranker: dict | None = None,
         progress_bar: bool | None = None,
         out_file: str | None = None,
+        full_matrix: bool | None = None,
     ) -> None:
         super().__init__(runner, dataloader, evaluator)
+        # its own generator: evaluating must not advance torch's global generator
+        # (a resumed run would otherwise draw different dropout, masks and negatives)
+        self.dataloader.generator = torch.Generator().manual_seed(0)
         self.text_batch_size = text_batch_size
         self.reranker = RERANKERS.build(reranker) if reranker else None
         self.progress_bar = self.phase == 'test' if progress_bar is None else progress_bar
         self.out_file = out_file
+        self.full_matrix = full_matrix
 
     def _iter_hook(self, stage: str):
         def call(batch_idx: int, data_batch: dict) -> None:
@@ -76,14 +86,31 @@ class _RetrievalEvaluation:
             txt_feats = encode_texts(
                 model, dataset.captions, self.text_batch_size, progress=self.progress_bar, for_matching=matching
             )
-            sims = model.similarity(img_feats, txt_feats, progress=self.progress_bar and is_main_process())
-            if self.reranker is None:
-                sims_i2t = sims_t2i = sims
-            elif matching:
-                sims_i2t, sims_t2i = self.reranker(sims, model=model, image_feats=img_feats, text_feats=txt_feats)
+            # Without a reranker or a saved matrix, embedding scores are ranked block by
+            # block: the N_img x N_txt matrix is never held (2.4 GB at RSICD-full size).
+            blockwise = (
+                self.reranker is None
+                and not self.out_file
+                and self.full_matrix is not True
+                and isinstance(img_feats, torch.Tensor)
+            )
+            if blockwise:
+                shape = (img_feats.shape[0], txt_feats.shape[0])
+
+                def score_block(i0: int, i1: int, t0: int, t1: int) -> torch.Tensor:
+                    return model.similarity(img_feats[i0:i1], txt_feats[t0:t1]).cpu()
+
+                result = dict(score_block=score_block, shape=shape, img2txt=dataset.img2txt, txt2img=dataset.txt2img)
             else:
-                sims_i2t, sims_t2i = self.reranker(sims)
-        result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i, img2txt=dataset.img2txt, txt2img=dataset.txt2img)
+                sims = model.similarity(img_feats, txt_feats, progress=self.progress_bar and is_main_process())
+                shape = tuple(sims.shape)
+                if self.reranker is None:
+                    sims_i2t = sims_t2i = sims
+                elif matching:
+                    sims_i2t, sims_t2i = self.reranker(sims, model=model, image_feats=img_feats, text_feats=txt_feats)
+                else:
+                    sims_i2t, sims_t2i = self.reranker(sims)
+                result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i, img2txt=dataset.img2txt, txt2img=dataset.txt2img)
         self.evaluator.process(data_samples=[result], data_batch=None)
         metrics = self.evaluator.evaluate(1)
         rows = {'chance': chance_recall(dataset.img2txt)}
@@ -97,8 +124,7 @@ class _RetrievalEvaluation:
             rows[phase] = metrics
         if is_main_process():
             table = format_results_table(rows)
-            n_img, n_txt = sims.shape
-            runner.logger.info(f'{phase} retrieval results ({n_img} images, {n_txt} captions):\n{table}')
+            runner.logger.info(f'{phase} retrieval results ({shape[0]} images, {shape[1]} captions):\n{table}')
             if self.out_file:
                 self._save(sims, sims_i2t, sims_t2i, dataset)
         runner.call_hook(f'after_{phase}_epoch', metrics=metrics)

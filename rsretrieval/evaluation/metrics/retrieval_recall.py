@@ -9,7 +9,7 @@ from mmengine.evaluator import BaseMetric
 
 from rsretrieval.registry import METRICS
 
-from ..recall import recall_at_k
+from ..recall import recall_at_k, recall_at_k_blockwise
 
 
 @METRICS.register_module()
@@ -17,7 +17,9 @@ class RetrievalRecall(BaseMetric):
     """R@K in both directions and mR from a whole similarity matrix.
 
     The retrieval loops pass one result holding ``sims_i2t``, ``sims_t2i``,
-    ``img2txt`` and ``txt2img`` for the whole test set. Every rank holds the
+    ``img2txt`` and ``txt2img`` for the whole test set, or, instead of the two
+    matrices, ``score_block`` and ``shape`` (see :func:`recall_at_k_blockwise`)
+    when the matrix is not kept. Every rank holds the
     same full matrix, so nothing is gathered: rank 0 computes and broadcasts.
 
     Args:
@@ -39,6 +41,8 @@ class RetrievalRecall(BaseMetric):
         if len(results) != 1:
             raise ValueError(f'RetrievalRecall expects one whole-test-set result, got {len(results)}')
         r = results[0]
+        if 'score_block' in r:
+            return recall_at_k_blockwise(r['score_block'], *r['shape'], r['img2txt'], r['txt2img'], self.ks)
         return recall_at_k(r['sims_i2t'], r['sims_t2i'], r['img2txt'], r['txt2img'], self.ks)
 
     def evaluate(self, size: int = 1) -> dict[str, float]:
