@@ -1,6 +1,9 @@
 """Peak memory of ranking a whole test set: block by block versus the full matrix.
 
-``python benchmarks/eval_memory.py [--images 10921] [--captions 54605] [--modes blockwise full full+smr]``
+``python benchmarks/eval_memory.py [--images 10921] [--captions 54605] [--modes MODE ...]``
+
+Modes: ``blockwise`` and ``full`` (no reranker), ``full+smr`` (two reranked matrices) and
+``candidates+smr`` (SMR's top-K candidates only, as the loops evaluate it).
 
 Each mode runs in its own process on random unit embeddings (5 captions per image) and
 reports its peak resident memory (``ru_maxrss``) and time; the metrics of every mode are
@@ -40,6 +43,12 @@ def run_mode(mode: str, n_img: int, n_txt: int, dim: int) -> dict:
 
             i2t, t2i = SMR()(sims)
             metrics = recall_at_k(i2t, t2i, img2txt, txt2img)
+        elif mode == 'candidates+smr':
+            from rsretrieval.evaluation import recall_at_k_reranked
+            from rsretrieval.rerankers import SMR
+
+            (i2t, _), (t2i, _) = SMR().rerank_candidates(sims)
+            metrics = recall_at_k_reranked(sims, i2t, t2i, img2txt, txt2img)
         else:
             metrics = recall_at_k(sims, sims, img2txt, txt2img)
     seconds = time.perf_counter() - start
@@ -52,7 +61,9 @@ def main() -> None:
     parser.add_argument('--images', type=int, default=10921)
     parser.add_argument('--captions', type=int, default=54605)
     parser.add_argument('--dim', type=int, default=256)
-    parser.add_argument('--modes', nargs='+', default=['blockwise', 'full'], choices=['blockwise', 'full', 'full+smr'])
+    parser.add_argument(
+        '--modes', nargs='+', default=['blockwise', 'full'], choices=['blockwise', 'full', 'full+smr', 'candidates+smr']
+    )
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -69,9 +80,10 @@ def main() -> None:
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         results.append(r)
         print(f'| {mode} | {r["seconds"]:.1f} | {r["peak_gb"]:.2f} | {r["added_gb"]:.2f} | {r["metrics"]["mR"]:.4f} |')
-    plain = [r['metrics'] for r in results if r['mode'] != 'full+smr']
-    if len(plain) > 1 and any(m != plain[0] for m in plain):
-        raise SystemExit('blockwise and full-matrix metrics differ')
+    for group in (('blockwise', 'full'), ('full+smr', 'candidates+smr')):
+        found = [r['metrics'] for r in results if r['mode'] in group]
+        if len(found) > 1 and any(m != found[0] for m in found):
+            raise SystemExit(f'the metrics of {group} differ')
 
 
 if __name__ == '__main__':

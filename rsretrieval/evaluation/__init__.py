@@ -8,6 +8,7 @@ from .recall import (
     gt_ranks,
     recall_at_k,
     recall_at_k_blockwise,
+    recall_at_k_reranked,
 )
 from .seeds import aggregate_seeds, seeds_markdown
 from .similarity_io import load_similarity, save_similarity
@@ -22,6 +23,7 @@ __all__ = [
     'load_similarity',
     'recall_at_k',
     'recall_at_k_blockwise',
+    'recall_at_k_reranked',
     'save_similarity',
     'seeds_markdown',
 ]

@@ -154,6 +154,50 @@ def recall_at_k_blockwise(
     return result
 
 
+def recall_at_k_reranked(
+    sims: ArrayLike,
+    i2t_candidates: torch.Tensor,
+    t2i_candidates: torch.Tensor,
+    img2txt: Sequence[Sequence[int]],
+    txt2img: Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+) -> dict[str, float]:
+    """:func:`recall_at_k` of a top-K reranking, from the raw matrix and the candidates.
+
+    A reranker that only reorders each query's top-K leaves every other item at
+    its raw rank (the top-K are the raw top-K, and the rest keeps its order
+    below them). So a ground-truth item among the query's candidates ranks at
+    its place in ``*_candidates``, any other at its raw rank; the reranked
+    matrices are never needed.
+
+    Args:
+        sims: ``(N_img, N_txt)`` raw scores.
+        i2t_candidates: ``(N_img, K)`` caption indices of each image query, in
+            reranked order (see ``BaseReranker.rerank_candidates``).
+        t2i_candidates: ``(N_txt, K)`` image indices of each caption query.
+    """
+    s = _as_tensor(sims)
+    n_img, n_txt = s.shape
+    check_ground_truth(img2txt, txt2img, n_img, n_txt)
+    txt2img_t = torch.as_tensor(list(txt2img), dtype=torch.long)
+    captions = torch.arange(n_txt)
+    i2t_cand, t2i_cand = i2t_candidates.cpu(), t2i_candidates.cpu()
+
+    def reranked(raw: torch.Tensor, candidates: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        hit = candidates == wanted[:, None]  # (Q, K)
+        return torch.where(hit.any(1), hit.int().argmax(1), raw)
+
+    caption_ranks = reranked(gt_ranks(s, txt2img_t, captions), i2t_cand[txt2img_t], captions)
+    i2t = torch.full((n_img,), n_txt, dtype=torch.long).scatter_reduce(0, txt2img_t, caption_ranks, 'amin')
+    t2i = reranked(gt_ranks(s.T, captions, txt2img_t), t2i_cand, txt2img_t)
+    result = {}
+    for name, ranks in (('i2t', i2t), ('t2i', t2i)):
+        for k in ks:
+            result[f'{name}_R@{k}'] = float((ranks < k).double().mean() * 100)
+    result['mR'] = float(np.mean(list(result.values())))
+    return result
+
+
 def chance_recall(img2txt: Sequence[Sequence[int]], ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
     """Expected :func:`recall_at_k` of random scores (uniformly random rankings).
 

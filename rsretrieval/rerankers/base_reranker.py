@@ -25,11 +25,14 @@ class BaseReranker(metaclass=ABCMeta):
 
     needs_features = False  # True: the loops pass model=, image_feats=, text_feats=
 
-    def __call__(self, sims: Matrix, **context) -> tuple[Matrix, Matrix]:
+    def _check(self, sims: Matrix) -> None:
         if sims.ndim != 2:
             raise ValueError(f'sims must be (N_img, N_txt), got shape {tuple(sims.shape)}')
         if 0 in sims.shape:
             raise ValueError(f'sims is empty: shape {tuple(sims.shape)}')
+
+    def __call__(self, sims: Matrix, **context) -> tuple[Matrix, Matrix]:
+        self._check(sims)
         is_numpy = isinstance(sims, np.ndarray)
         s = torch.from_numpy(np.ascontiguousarray(sims)) if is_numpy else sims
         work = s if s.dtype in (torch.float32, torch.float64) else s.float()
@@ -54,3 +57,31 @@ class BaseReranker(metaclass=ABCMeta):
 
         ``sims[q, c]`` is the similarity of query ``q`` and candidate ``c``.
         """
+
+    @property
+    def supports_candidates(self) -> bool:
+        """Whether :meth:`rerank_candidates` is available (the reranker only reorders a top-K)."""
+        return type(self).candidates_rows is not BaseReranker.candidates_rows
+
+    def candidates_rows(self, sims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row query's reranked top-K: ``(indices, scores)``, both ``(N_q, K)``, in
+        the reranked order (score descending, ties by the lower index).
+
+        Rerankers that only reorder each query's top-K implement it; every
+        other candidate keeps its raw rank, so the pair describes the whole
+        reranked ranking without a second matrix.
+        """
+        raise NotImplementedError(f'{type(self).__name__} reranks the whole matrix')
+
+    def rerank_candidates(self, sims: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        """``((i2t_indices, i2t_scores), (t2i_indices, t2i_scores))`` for a float tensor:
+        the image queries' reranked top-K captions and the caption queries'
+        reranked top-K images. Memory: the matrix, its ``(N, K)`` results and
+        chunked intermediates (no reranked matrix is built; column queries run
+        on a transposed view, never copied whole)."""
+        self._check(sims)
+        work = sims if sims.dtype in (torch.float32, torch.float64) else sims.float()
+        if not bool(torch.isfinite(work).all()):
+            raise ValueError('sims holds NaN or infinite values')
+        with torch.no_grad():
+            return self.candidates_rows(work), self.candidates_rows(work.T)

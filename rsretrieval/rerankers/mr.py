@@ -7,7 +7,7 @@ import torch
 from rsretrieval.registry import RERANKERS
 
 from .base_reranker import BaseReranker
-from .ranking import backward_positions, nonzero, place_below, top_candidates
+from .ranking import backward_positions, nonzero, order_candidates, place_below, top_candidates
 
 
 @RERANKERS.register_module()
@@ -56,7 +56,7 @@ class MR(BaseReranker):
         (``exp(-0.05 r_b)``) and the candidates' column ``indices``."""
         n_q, n_c = sims.shape
         k = min(max(self.min_candidates, self.topk), n_c)
-        values, indices = top_candidates(sims, k)  # (N_q, K)
+        values, indices = top_candidates(sims, k, self.chunk_elements)  # (N_q, K)
         r_f = torch.arange(1, k + 1, device=sims.device, dtype=sims.dtype).expand(n_q, k)
         backward = backward_positions(sims, indices, self.chunk_elements)  # (N_q, K)
         by_backward = backward.argsort(dim=1, stable=True)  # ties keep forward order
@@ -75,3 +75,7 @@ class MR(BaseReranker):
     def rerank_rows(self, sims: torch.Tensor) -> torch.Tensor:
         parts = self.components(sims)
         return place_below(sims, parts['indices'], self.candidate_scores(parts))
+
+    def candidates_rows(self, sims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = self.components(sims)
+        return order_candidates(parts['indices'], self.candidate_scores(parts))

@@ -9,13 +9,27 @@ from __future__ import annotations
 import torch
 
 
-def top_candidates(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def top_candidates(sims: torch.Tensor, k: int, chunk_elements: int = 1 << 25) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's ``k`` best columns, best first: ``(values, indices)``, both ``(N_q, k)``.
 
     Ties are broken by the lower column index, both in which entries enter the
     top ``k`` and in their order (``torch.topk`` promises neither); rows whose
     tied entries straddle the ``k``-th place are resolved by a full stable sort.
+    Rows are processed in blocks of about ``chunk_elements`` entries, so a
+    transposed view (column queries) is never copied whole.
     """
+    n_q, n_c = sims.shape
+    rows_per_chunk = max(1, chunk_elements // max(n_c, 1))
+    values = torch.empty(n_q, k, dtype=sims.dtype, device=sims.device)
+    indices = torch.empty(n_q, k, dtype=torch.long, device=sims.device)
+    for r0 in range(0, n_q, rows_per_chunk):
+        values[r0 : r0 + rows_per_chunk], indices[r0 : r0 + rows_per_chunk] = _top_candidates(
+            sims[r0 : r0 + rows_per_chunk], k
+        )
+    return values, indices
+
+
+def _top_candidates(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     values, indices = sims.topk(k, dim=1, sorted=True)  # (N_q, k)
     # reorder each row by (value desc, column asc): sort by column, then stably by value
     by_col = indices.argsort(dim=1)
@@ -30,6 +44,15 @@ def top_candidates(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tens
         full = torch.sort(sims[rows], dim=1, descending=True, stable=True)
         values[rows], indices[rows] = full.values[:, :k], full.indices[:, :k]
     return values, indices
+
+
+def order_candidates(indices: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort each row's candidates by new score, descending, ties by the lower column
+    index (the order a dense reranked matrix would be ranked in)."""
+    by_col = indices.argsort(dim=1)
+    indices, scores = indices.gather(1, by_col), scores.gather(1, by_col)
+    order = (-scores).argsort(dim=1, stable=True)
+    return indices.gather(1, order), scores.gather(1, order)
 
 
 def nonzero(den: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 from rsretrieval.registry import RERANKERS
 
 from .base_reranker import BaseReranker
-from .ranking import backward_positions, nonzero, place_below, top_candidates
+from .ranking import backward_positions, nonzero, order_candidates, place_below, top_candidates
 
 
 @RERANKERS.register_module()
@@ -61,7 +61,7 @@ class SMR(BaseReranker):
         """
         n_q, n_c = sims.shape
         k = min(self.topk, n_c)
-        values, indices = top_candidates(sims, k)  # (N_q, K)
+        values, indices = top_candidates(sims, k, self.chunk_elements)  # (N_q, K)
         forward = torch.arange(1, k + 1, device=sims.device, dtype=sims.dtype)  # j
         w_f = (1 - forward / k).expand(n_q, k)
         backward = backward_positions(sims, indices, self.chunk_elements)  # (N_q, K)
@@ -79,3 +79,7 @@ class SMR(BaseReranker):
     def rerank_rows(self, sims: torch.Tensor) -> torch.Tensor:
         parts = self.components(sims)
         return place_below(sims, parts['indices'], self.candidate_scores(parts))
+
+    def candidates_rows(self, sims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = self.components(sims)
+        return order_candidates(parts['indices'], self.candidate_scores(parts))

@@ -173,3 +173,38 @@ def test_bad_input_is_refused():
         smr(np.array([[0.1, np.nan]]))
     with pytest.raises(ValueError, match='topk'):
         RERANKERS.build(dict(type='MR', topk=0))
+
+
+@pytest.mark.parametrize(
+    'reranker',
+    [dict(type='SMR', topk=7), dict(type='SMR', topk=30, gamma2=0.0), dict(type='SMR', topk=5, multiply_sim=False),
+     dict(type='MR', topk=12), dict(type='MR', topk=3)],
+    ids=['smr', 'smr-no-ratio', 'smr-no-sim', 'mr', 'mr-min-candidates'],
+)  # fmt: skip
+@pytest.mark.parametrize('ties', [False, True])
+def test_candidates_give_the_metrics_of_the_reranked_matrices(reranker, ties):
+    from rsretrieval.evaluation import recall_at_k, recall_at_k_reranked
+
+    g = torch.Generator().manual_seed(3)
+    img2txt = [[5 * i + j for j in range(5)] for i in range(30)]
+    txt2img = [t // 5 for t in range(150)]
+    sims = torch.randint(0, 6, (30, 150), generator=g).float() if ties else torch.randn(30, 150, generator=g)
+    r = RERANKERS.build(dict(reranker, chunk_elements=97))  # small chunks: the chunked paths run
+    dense = recall_at_k(*r(sims), img2txt, txt2img, ks=(1, 3, 5, 10))
+    (i2t, i2t_scores), (t2i, _) = r.rerank_candidates(sims)
+    assert i2t.shape == (30, min(max(r.topk, getattr(r, 'min_candidates', 0)), 150)) and t2i.shape[0] == 150
+    assert bool((i2t_scores[:, :-1] >= i2t_scores[:, 1:]).all())  # best first
+    assert recall_at_k_reranked(sims, i2t, t2i, img2txt, txt2img, ks=(1, 3, 5, 10)) == dense
+
+
+def test_top_candidates_chunked_equals_whole():
+    from rsretrieval.rerankers.ranking import top_candidates
+
+    g = torch.Generator().manual_seed(0)
+    sims = torch.randint(0, 4, (23, 40), generator=g).float()
+    whole = top_candidates(sims, 6)
+    for chunk in (1, 40, 41, 300):
+        assert all(torch.equal(a, b) for a, b in zip(top_candidates(sims, 6, chunk), whole))
+        assert all(
+            torch.equal(a, b) for a, b in zip(top_candidates(sims.T, 6, chunk), top_candidates(sims.T.contiguous(), 6))
+        )

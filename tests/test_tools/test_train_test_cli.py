@@ -48,6 +48,12 @@ def test_make_demo_then_train_and_test(tmp_path):
                '--rerank-options', 'topk=5', 'gamma2=1.5',
                '--cfg-options', f'data_root={data_root}', *TINY)  # fmt: skip
     assert '| test (raw) |' in out and '| test + SMR |' in out
+    # evaluated from SMR's candidates (above) or from its reranked matrices (--out): the same row
+    dense = _run('tools/test.py', 'configs/cmpagl_demo.py', ckpt, '--work-dir', str(work), '--rerank', 'smr',
+                 '--rerank-options', 'topk=5', 'gamma2=1.5', '--out', str(tmp_path / 'smr.npz'),
+                 '--cfg-options', f'data_root={data_root}', *TINY)  # fmt: skip
+    row = next(line for line in out.splitlines() if '| test + SMR |' in line)
+    assert row.split('| test + SMR |')[1] in dense
 
 
 def test_test_tool_refuses_a_checkpoint_of_another_model(tmp_path, demo_root):

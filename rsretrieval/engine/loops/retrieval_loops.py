@@ -34,7 +34,9 @@ class _RetrievalEvaluation:
             when something needs it (a reranker, ``out_file``, a model that
             scores pairs with a match head) and otherwise rank block by block
             (memory ``1024 x max(N_img, N_txt)`` scores instead of
-            ``N_img x N_txt``); ``True``: always build it.
+            ``N_img x N_txt``); a top-K reranker (SMR, MR) then returns its
+            candidates only, not two reranked matrices. ``True``: always
+            build every matrix.
     """
 
     phase = 'val'
@@ -104,13 +106,25 @@ class _RetrievalEvaluation:
             else:
                 sims = model.similarity(img_feats, txt_feats, progress=self.progress_bar and is_main_process())
                 shape = tuple(sims.shape)
+                # a top-K reranker is evaluated from its candidates: no reranked matrices
+                sparse = (
+                    getattr(self.reranker, 'supports_candidates', False)
+                    and not self.out_file
+                    and self.full_matrix is not True
+                )
                 if self.reranker is None:
                     sims_i2t = sims_t2i = sims
+                elif sparse:
+                    (i2t_idx, _), (t2i_idx, _) = self.reranker.rerank_candidates(sims)
                 elif matching:
                     sims_i2t, sims_t2i = self.reranker(sims, model=model, image_feats=img_feats, text_feats=txt_feats)
                 else:
                     sims_i2t, sims_t2i = self.reranker(sims)
-                result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i, img2txt=dataset.img2txt, txt2img=dataset.txt2img)
+                if self.reranker is not None and sparse:
+                    result = dict(sims=sims, i2t_candidates=i2t_idx, t2i_candidates=t2i_idx)
+                else:
+                    result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i)
+                result.update(img2txt=dataset.img2txt, txt2img=dataset.txt2img)
         self.evaluator.process(data_samples=[result], data_batch=None)
         metrics = self.evaluator.evaluate(1)
         rows = {'chance': chance_recall(dataset.img2txt)}

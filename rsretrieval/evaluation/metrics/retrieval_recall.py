@@ -9,7 +9,7 @@ from mmengine.evaluator import BaseMetric
 
 from rsretrieval.registry import METRICS
 
-from ..recall import recall_at_k, recall_at_k_blockwise
+from ..recall import recall_at_k, recall_at_k_blockwise, recall_at_k_reranked
 
 
 @METRICS.register_module()
@@ -19,7 +19,8 @@ class RetrievalRecall(BaseMetric):
     The retrieval loops pass one result holding ``sims_i2t``, ``sims_t2i``,
     ``img2txt`` and ``txt2img`` for the whole test set, or, instead of the two
     matrices, ``score_block`` and ``shape`` (see :func:`recall_at_k_blockwise`)
-    when the matrix is not kept. Every rank holds the
+    when the matrix is not kept, or ``sims`` with ``i2t_candidates`` and
+    ``t2i_candidates`` of a top-K reranker (see :func:`recall_at_k_reranked`). Every rank holds the
     same full matrix, so nothing is gathered: rank 0 computes and broadcasts.
 
     Args:
@@ -41,6 +42,10 @@ class RetrievalRecall(BaseMetric):
         if len(results) != 1:
             raise ValueError(f'RetrievalRecall expects one whole-test-set result, got {len(results)}')
         r = results[0]
+        if 'i2t_candidates' in r:
+            return recall_at_k_reranked(
+                r['sims'], r['i2t_candidates'], r['t2i_candidates'], r['img2txt'], r['txt2img'], self.ks
+            )
         if 'score_block' in r:
             return recall_at_k_blockwise(r['score_block'], *r['shape'], r['img2txt'], r['txt2img'], self.ks)
         return recall_at_k(r['sims_i2t'], r['sims_t2i'], r['img2txt'], r['txt2img'], self.ks)
