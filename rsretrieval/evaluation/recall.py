@@ -67,6 +67,18 @@ def gt_ranks(scores: torch.Tensor, query_rows: torch.Tensor, gt_index: torch.Ten
     return out
 
 
+def recall_from_ranks(i2t: torch.Tensor, t2i: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """R@K in percent from 0-based ranks: ``i2t`` the best ground-truth caption's rank
+    of each image, ``t2i`` the ground-truth image's rank of each caption; ``mR`` is
+    the mean of all of them."""
+    result = {}
+    for name, ranks in (('i2t', i2t), ('t2i', t2i)):
+        for k in ks:
+            result[f'{name}_R@{k}'] = float((ranks < k).double().mean() * 100)
+    result['mR'] = float(np.mean(list(result.values())))
+    return result
+
+
 def recall_at_k(
     sims_i2t: ArrayLike,
     sims_t2i: ArrayLike,
@@ -106,12 +118,7 @@ def recall_at_k(
     # text -> image: rank of the gt image in the caption's column.
     t2i = gt_ranks(s_t2i.T, torch.arange(n_txt), txt2img_t)
 
-    result = {}
-    for name, ranks in (('i2t', i2t), ('t2i', t2i)):
-        for k in ks:
-            result[f'{name}_R@{k}'] = float((ranks < k).double().mean() * 100)
-    result['mR'] = float(np.mean(list(result.values())))
-    return result
+    return recall_from_ranks(i2t, t2i, ks)
 
 
 def recall_at_k_blockwise(
@@ -146,12 +153,7 @@ def recall_at_k_blockwise(
         t1 = min(t0 + chunk, n_txt)
         block = score_block(0, n_img, t0, t1).T  # (c, N_img): one caption per row
         t2i[t0:t1] = gt_ranks(block, torch.arange(t1 - t0), txt2img_t[t0:t1], chunk)
-    result = {}
-    for name, ranks in (('i2t', i2t), ('t2i', t2i)):
-        for k in ks:
-            result[f'{name}_R@{k}'] = float((ranks < k).double().mean() * 100)
-    result['mR'] = float(np.mean(list(result.values())))
-    return result
+    return recall_from_ranks(i2t, t2i, ks)
 
 
 def recall_at_k_reranked(
@@ -190,12 +192,7 @@ def recall_at_k_reranked(
     caption_ranks = reranked(gt_ranks(s, txt2img_t, captions), i2t_cand[txt2img_t], captions)
     i2t = torch.full((n_img,), n_txt, dtype=torch.long).scatter_reduce(0, txt2img_t, caption_ranks, 'amin')
     t2i = reranked(gt_ranks(s.T, captions, txt2img_t), t2i_cand, txt2img_t)
-    result = {}
-    for name, ranks in (('i2t', i2t), ('t2i', t2i)):
-        for k in ks:
-            result[f'{name}_R@{k}'] = float((ranks < k).double().mean() * 100)
-    result['mR'] = float(np.mean(list(result.values())))
-    return result
+    return recall_from_ranks(i2t, t2i, ks)
 
 
 def chance_recall(img2txt: Sequence[Sequence[int]], ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
