@@ -59,28 +59,20 @@ def flops_per_item(model: nn.Module, image_size: tuple[int, int]) -> dict[str, i
 
     device = next(model.parameters()).device
 
-    class _ImagePath(nn.Module):
-        def __init__(self) -> None:
+    class _Path(nn.Module):  # FlopAnalyzer traces a module: wrap one path of the model
+        def __init__(self, path) -> None:
             super().__init__()
-            self.model = model
+            self.model, self.path = model, path
 
-        def forward(self, images):
-            return self.model.image_tokens(images)[1]
-
-    class _TextPath(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, mask):
-            return self.model.text_tokens(input_ids, mask)[1]
+        def forward(self, *inputs):
+            return self.path(*inputs)[1]  # the embedding
 
     images = torch.zeros(1, 3, *image_size, device=device)
     batch = model.text_encoder.tokenize(_dummy_captions(1), device=device, pad_to_max_length=True)
     out = {}
     for name, module, inputs in (
-        ('image', _ImagePath(), (images,)),
-        ('text', _TextPath(), (batch['input_ids'], batch['attention_mask'])),
+        ('image', _Path(model.image_tokens), (images,)),
+        ('text', _Path(model.text_tokens), (batch['input_ids'], batch['attention_mask'])),
     ):
         analyzer = FlopAnalyzer(module.eval(), inputs)
         analyzer.unsupported_ops_warnings(False)

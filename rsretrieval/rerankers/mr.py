@@ -6,12 +6,12 @@ import torch
 
 from rsretrieval.registry import RERANKERS
 
-from .base_reranker import BaseReranker
-from .ranking import backward_positions, nonzero, order_candidates, place_below, top_candidates
+from .ranking import backward_positions, nonzero, top_candidates
+from .top_k_reranker import TopKReranker
 
 
 @RERANKERS.register_module()
-class MR(BaseReranker):
+class MR(TopKReranker):
     """Rescore each query's top-K by significance, forward rank and backward rank.
 
     For a query ``q`` (t2i on the transpose) and its candidates ``c`` at
@@ -71,11 +71,3 @@ class MR(BaseReranker):
     def candidate_scores(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
         """The candidates' new scores from :meth:`components`."""
         return self.wp1 * parts['significance'] + parts['forward'] + self.wp2 * parts['backward']
-
-    def rerank_rows(self, sims: torch.Tensor) -> torch.Tensor:
-        parts = self.components(sims)
-        return place_below(sims, parts['indices'], self.candidate_scores(parts))
-
-    def candidates_rows(self, sims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = self.components(sims)
-        return order_candidates(parts['indices'], self.candidate_scores(parts))

@@ -6,12 +6,12 @@ import torch
 
 from rsretrieval.registry import RERANKERS
 
-from .base_reranker import BaseReranker
-from .ranking import backward_positions, nonzero, order_candidates, place_below, top_candidates
+from .ranking import backward_positions, nonzero, top_candidates
+from .top_k_reranker import TopKReranker
 
 
 @RERANKERS.register_module()
-class SMR(BaseReranker):
+class SMR(TopKReranker):
     """Reweight each query's top-K by forward rank, backward rank and extreme ratios.
 
     For a query ``q`` (an image for i2t; t2i is the same on the transpose) and
@@ -75,11 +75,3 @@ class SMR(BaseReranker):
         """``S_opt`` of the candidates (Eq. 15-16) from :meth:`components`."""
         w = parts['w_f'] + self.gamma1 * parts['w_b'] + self.gamma2 * parts['w_d']
         return w * parts['values'] if self.multiply_sim else w
-
-    def rerank_rows(self, sims: torch.Tensor) -> torch.Tensor:
-        parts = self.components(sims)
-        return place_below(sims, parts['indices'], self.candidate_scores(parts))
-
-    def candidates_rows(self, sims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = self.components(sims)
-        return order_candidates(parts['indices'], self.candidate_scores(parts))
