@@ -5,5 +5,6 @@ from .itm_rerank import ITMRerank
 from .mr import MR
 from .no_rerank import NoRerank
 from .smr import SMR
+from .top_k_reranker import TopKReranker
 
-__all__ = ['BaseReranker', 'ITMRerank', 'MR', 'NoRerank', 'SMR']
+__all__ = ['BaseReranker', 'ITMRerank', 'MR', 'NoRerank', 'SMR', 'TopKReranker']
