@@ -36,6 +36,7 @@ def parse_args() -> argparse.Namespace:
         default={},
         help='reranker arguments, e.g. topk=30 gamma1=0.9 gamma2=1.9 (SMR) or topk=30 wp1=1.0 wp2=0.7 (MR)',
     )
+    parser.add_argument('--amp', action='store_true', help='encode under bf16 autocast (scores and ranking stay fp32)')
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -53,6 +54,8 @@ def main() -> None:
     register_all_modules(init_default_scope=False)
     cfg = load_config(args)
     cfg.load_from, cfg.resume = None, False
+    if args.amp:
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, autocast='bfloat16')
     if args.out:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, out_file=args.out)
     if args.rerank:

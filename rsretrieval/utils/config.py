@@ -63,6 +63,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         action=DictAction,
         help='override config keys, e.g. data_root=PATH train_cfg.max_epochs=2',
     )
+    parser.add_argument(
+        '--compile', action='store_true', help='torch.compile the encoders (CompileModulesHook; first steps are slow)'
+    )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
@@ -128,6 +131,8 @@ def load_config(args: argparse.Namespace) -> Config:
     """Read ``args.config`` and apply the options of :func:`add_common_args`."""
     cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
     cfg.launcher = args.launcher
+    if getattr(args, 'compile', False):
+        cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), dict(type='CompileModulesHook')]
     setup_distributed(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

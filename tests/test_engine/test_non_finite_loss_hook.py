@@ -44,3 +44,33 @@ def test_finite_losses_pass(tmp_path, demo_root):
     cfg['custom_hooks'] = [dict(type='SafeCheckpointHook'), dict(type='NonFiniteLossHook')]
     Runner.from_cfg(cfg).train()
     assert (tmp_path / 'epoch_1.pth').is_file()
+
+
+def test_losses_read_every_few_steps_are_checked_late_but_before_a_checkpoint(tmp_path, demo_root):
+    cfg = tiny_runner_cfg(str(tmp_path), str(demo_root), max_epochs=1)
+    cfg['model']['type'] = '_LossTurnsNaN'
+    cfg['train_cfg'] = dict(type='RetrievalTrainLoop', max_epochs=1, loss_sync_interval=4)
+    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook', interval=2, by_epoch=False)
+    cfg['custom_hooks'] = [dict(type='SafeCheckpointHook'), dict(type='NonFiniteLossHook')]
+    _LossTurnsNaN.calls = 0
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(FloatingPointError) as err:
+        runner.train()
+    message = str(err.value)  # step 3 is read at step 4 (a checkpoint step), before its checkpoint
+    assert 'non-finite loss at iteration 3 (epoch 1, batch 2): loss, loss_itc' in message
+    assert '1 steps later, before any checkpoint' in message
+    assert (tmp_path / 'iter_2.pth').is_file() and not (tmp_path / 'iter_4.pth').exists()
+
+
+def test_reading_losses_every_few_steps_logs_the_same_history(tmp_path, demo_root):
+    histories = []
+    for interval in (1, 3):
+        cfg = tiny_runner_cfg(str(tmp_path / str(interval)), str(demo_root), max_epochs=1)
+        cfg['train_cfg'] = dict(type='RetrievalTrainLoop', max_epochs=1, loss_sync_interval=interval)
+        cfg['experiment_name'] = f'sync_{interval}_{tmp_path.name}'
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        hub = runner.message_hub
+        histories.append({k: hub.get_scalar(k).data[0].tolist() for k in ('train/loss', 'train/loss_itc', 'train/lr')})
+    assert len(histories[0]['train/loss']) > 4  # several steps, not a multiple of 3 necessarily
+    assert histories[0] == histories[1]

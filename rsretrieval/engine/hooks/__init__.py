@@ -1,9 +1,11 @@
+from .compile_hook import CompileModulesHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .preemption_hook import PreemptionHook
 from .random_state_hook import RandomStateHook, get_random_state, set_random_state
 from .safe_checkpoint_hook import SafeCheckpointHook
 
 __all__ = [
+    'CompileModulesHook',
     'NonFiniteLossHook',
     'PreemptionHook',
     'RandomStateHook',

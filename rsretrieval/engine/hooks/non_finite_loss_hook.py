@@ -27,8 +27,13 @@ class NonFiniteLossHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
-        if not outputs:
-            return
+        if outputs:
+            self.check(runner, runner.iter + 1, batch_idx, data_batch, outputs)
+
+    def check(self, runner, iteration: int, batch_idx: int, data_batch, outputs: dict) -> None:
+        """Raise for the step ``iteration`` (1-based) when a loss term of ``outputs``
+        is not finite (the training loop calls this for steps whose losses it read
+        back late, see ``RetrievalTrainLoop(loss_sync_interval=...)``)."""
         values = {
             k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in outputs.items() if 'loss' in k
         }
@@ -38,7 +43,7 @@ class NonFiniteLossHook(Hook):
             all_reduce(flag, op='sum')
             if flag.item() and not bad:
                 raise FloatingPointError(
-                    f'iteration {runner.iter + 1}: another process had a non-finite loss; stopping with it'
+                    f'iteration {iteration}: another process had a non-finite loss; stopping with it'
                 )
         if not bad:
             return
@@ -48,9 +53,11 @@ class NonFiniteLossHook(Hook):
             idx = data_batch['data_samples'].get('sample_idx')
             if idx is not None:
                 samples = f'; sample_idx of the batch: {[int(i) for i in idx]}'
+        late = runner.iter + 1 - iteration
+        where = 'before any checkpoint of this step' if not late else f'{late} steps later, before any checkpoint'
         raise FloatingPointError(
-            f'non-finite loss at iteration {runner.iter + 1} (epoch {runner.epoch + 1}, batch {batch_idx}): '
-            f'{", ".join(bad)} ({terms}){samples}. Training stopped before any checkpoint of this step; '
+            f'non-finite loss at iteration {iteration} (epoch {runner.epoch + 1}, batch {batch_idx}): '
+            f'{", ".join(bad)} ({terms}){samples}. Training stopped {where}; '
             'resume from the last checkpoint after lowering the learning rate or checking the data.'
         )
 

@@ -40,6 +40,11 @@ class PreemptionHook(Hook):
     def _handle(self, signum, frame) -> None:
         self._received = signum
 
+    @property
+    def stop_requested(self) -> bool:
+        """A signal arrived in this process (the loop then reads its pending losses)."""
+        return self._received is not None
+
     def before_train(self, runner) -> None:
         if threading.current_thread() is not threading.main_thread():
             runner.logger.warning('PreemptionHook: not in the main thread, signal handlers not installed')

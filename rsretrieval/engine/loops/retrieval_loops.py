@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 
 import torch
 from mmengine.dist import is_main_process
@@ -37,6 +39,13 @@ class _RetrievalEvaluation:
             ``N_img x N_txt``); a top-K reranker (SMR, MR) then returns its
             candidates only, not two reranked matrices. ``True``: always
             build every matrix.
+        autocast: ``'bfloat16'`` or ``'float16'``: encode under
+            ``torch.autocast`` (the embeddings are returned in fp32, the
+            similarities and ranking stay fp32); ``None``: full precision.
+
+    After :meth:`run`, ``timings`` holds the seconds of each phase (``images``:
+    loading, decoding and encoding every image; ``captions``; ``scores``: the
+    similarity matrix and the reranker; ``metrics``; ``total``); they are logged.
     """
 
     phase = 'val'
@@ -51,8 +60,13 @@ class _RetrievalEvaluation:
         progress_bar: bool | None = None,
         out_file: str | None = None,
         full_matrix: bool | None = None,
+        autocast: str | None = None,
     ) -> None:
         super().__init__(runner, dataloader, evaluator)
+        if autocast not in (None, 'bfloat16', 'float16'):
+            raise ValueError(f"autocast must be None, 'bfloat16' or 'float16', got {autocast!r}")
+        self.autocast = autocast
+        self.timings: dict[str, float] = {}
         # its own generator: evaluating must not advance torch's global generator
         # (a resumed run would otherwise draw different dropout, masks and negatives)
         self.dataloader.generator = torch.Generator().manual_seed(0)
@@ -68,6 +82,19 @@ class _RetrievalEvaluation:
 
         return call
 
+    def _autocast(self, device: torch.device):
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=getattr(torch, self.autocast))
+
+    def _lap(self, name: str, device: torch.device) -> None:
+        """Close the phase ``name``: its seconds once the device has finished it."""
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        now = time.perf_counter()
+        self.timings[name] = now - self._clock
+        self._clock = now
+
     def run(self) -> dict:
         runner, phase = self.runner, self.phase
         runner.call_hook(f'before_{phase}')
@@ -76,18 +103,27 @@ class _RetrievalEvaluation:
         model.eval()
         dataset = self.dataloader.dataset
         matching = bool(getattr(self.reranker, 'needs_features', False))
+        device = model.data_preprocessor.device
+        self.timings, self._clock = {}, time.perf_counter()
+        start = self._clock
         with torch.no_grad():
-            img_feats = encode_images(
-                model,
-                self.dataloader,
-                len(dataset),
-                on_batch=self._iter_hook('before'),
-                progress=self.progress_bar,
-                for_matching=matching,
-            )
-            txt_feats = encode_texts(
-                model, dataset.captions, self.text_batch_size, progress=self.progress_bar, for_matching=matching
-            )
+            with self._autocast(device):
+                img_feats = encode_images(
+                    model,
+                    self.dataloader,
+                    len(dataset),
+                    on_batch=self._iter_hook('before'),
+                    progress=self.progress_bar,
+                    for_matching=matching,
+                )
+            self._lap('images', device)
+            with self._autocast(device):
+                txt_feats = encode_texts(
+                    model, dataset.captions, self.text_batch_size, progress=self.progress_bar, for_matching=matching
+                )
+            if self.autocast is not None:  # similarities and ranking in fp32
+                img_feats, txt_feats = _to_float(img_feats), _to_float(txt_feats)
+            self._lap('captions', device)
             # Without a reranker or a saved matrix, embedding scores are ranked block by
             # block: the N_img x N_txt matrix is never held (2.4 GB at RSICD-full size).
             blockwise = (
@@ -125,8 +161,11 @@ class _RetrievalEvaluation:
                 else:
                     result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i)
                 result.update(img2txt=dataset.img2txt, txt2img=dataset.txt2img)
+        self._lap('scores', device)
         self.evaluator.process(data_samples=[result], data_batch=None)
         metrics = self.evaluator.evaluate(1)
+        self._lap('metrics', device)
+        self.timings['total'] = time.perf_counter() - start
         rows = {'chance': chance_recall(dataset.img2txt)}
         if self.reranker is not None:
             ks = getattr(self.evaluator.metrics[0], 'ks', (1, 5, 10))
@@ -139,6 +178,12 @@ class _RetrievalEvaluation:
         if is_main_process():
             table = format_results_table(rows)
             runner.logger.info(f'{phase} retrieval results ({shape[0]} images, {shape[1]} captions):\n{table}')
+            t = self.timings
+            runner.logger.info(
+                f'{phase} time: {t["total"]:.2f} s (images {t["images"]:.2f}, captions {t["captions"]:.2f}, '
+                f'scores{" + " + type(self.reranker).__name__ if self.reranker else ""} {t["scores"]:.2f}, '
+                f'metrics {t["metrics"]:.2f})'
+            )
             if self.out_file:
                 self._save(sims, sims_i2t, sims_t2i, dataset)
         runner.call_hook(f'after_{phase}_epoch', metrics=metrics)
@@ -160,6 +205,12 @@ class _RetrievalEvaluation:
             **extra,
         )
         self.runner.logger.info(f'Similarity matrix saved to {self.out_file}')
+
+
+def _to_float(feats):
+    if isinstance(feats, dict):
+        return {k: v.float() if v.is_floating_point() else v for k, v in feats.items()}
+    return feats.float()
 
 
 @LOOPS.register_module()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import torch
+from mmengine.hooks import CheckpointHook
 from mmengine.runner import EpochBasedTrainLoop
 
 from rsretrieval.registry import LOOPS
+
+from ..hooks import NonFiniteLossHook
 
 
 @LOOPS.register_module()
@@ -22,13 +25,71 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
       model's dropout, MLM masks and ITM negatives use, and which
       ``RandomStateHook`` restores on resume).
 
-    Arguments as ``EpochBasedTrainLoop``.
+    - ``loss_sync_interval=N`` reads the losses back to the host once every
+      ``N`` steps instead of after every step, so that a GPU never waits for
+      the host between steps. The hooks still run after every step (the
+      learning rate follows its schedule exactly) with ``outputs=None`` between
+      reads; at a read, the losses of the waiting steps go to the message hub
+      in order and are checked by ``NonFiniteLossHook`` (a non-finite loss
+      stops training at most ``N - 1`` steps late, before any checkpoint:
+      reads also happen at the end of every epoch, at every step that saves
+      a checkpoint by iteration, and when a ``PreemptionHook`` stop is
+      pending). Make ``N`` divide the logger's interval so that every logged
+      window is complete. ``1`` (default) is mmengine's behaviour.
+
+    Args:
+        runner: The runner.
+        dataloader: Training dataloader (config or object).
+        max_epochs: Epochs to train.
+        loss_sync_interval: Steps between reads of the losses.
+        **kwargs: As for ``EpochBasedTrainLoop`` (``val_begin``, ``val_interval``, ...).
     """
 
-    def __init__(self, runner, dataloader, *args, **kwargs) -> None:
-        super().__init__(runner, dataloader, *args, **kwargs)
+    def __init__(self, runner, dataloader, max_epochs: int, loss_sync_interval: int = 1, **kwargs) -> None:
+        super().__init__(runner, dataloader, max_epochs, **kwargs)
+        if loss_sync_interval < 1:
+            raise ValueError(f'loss_sync_interval must be at least 1, got {loss_sync_interval}')
+        self.loss_sync_interval = loss_sync_interval
+        self._pending: list[tuple[int, int, dict, dict]] = []
         seed = getattr(runner, 'seed', None) or 0
         self.dataloader.generator = torch.Generator().manual_seed(seed)
+
+    def run_iter(self, idx: int, data_batch: dict) -> None:
+        runner = self.runner
+        runner.call_hook('before_train_iter', batch_idx=idx, data_batch=data_batch)
+        outputs = runner.model.train_step(data_batch, optim_wrapper=runner.optim_wrapper)
+        if self.loss_sync_interval > 1:
+            self._pending.append((self._iter, idx, data_batch, {k: v.detach() for k, v in outputs.items()}))
+            outputs = self._read_pending(last_of_epoch=idx + 1 == len(self.dataloader))
+        runner.call_hook('after_train_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
+        self._iter += 1
+
+    def _read_pending(self, last_of_epoch: bool) -> dict | None:
+        """At a read step: the current step's losses as floats, after the waiting
+        steps' went to the message hub and the non-finite check. Else None."""
+        step = self._iter + 1
+        stop = any(getattr(h, 'stop_requested', False) for h in self.runner.hooks)
+        checkpoint = any(
+            isinstance(h, CheckpointHook) and not h.by_epoch and h.interval > 0 and step % h.interval == 0
+            for h in self.runner.hooks
+        )
+        due = step % self.loss_sync_interval == 0 or len(self._pending) >= self.loss_sync_interval
+        if not (due or last_of_epoch or stop or checkpoint):
+            return None
+        keys = [list(out) for *_, out in self._pending]
+        flat = torch.stack([out[k].float().reshape(()) for *_, out in self._pending for k in out]).tolist()
+        read, pos = [], 0
+        for (iteration, idx, batch, _), names in zip(self._pending, keys):
+            read.append((iteration, idx, batch, dict(zip(names, flat[pos : pos + len(names)]))))
+            pos += len(names)
+        self._pending.clear()
+        checks = [h for h in self.runner.hooks if isinstance(h, NonFiniteLossHook)]
+        for iteration, idx, batch, values in read[:-1]:
+            for hook in checks:
+                hook.check(self.runner, iteration + 1, idx, batch, values)
+            for key, value in values.items():
+                self.runner.message_hub.update_scalar(f'train/{key}', value)
+        return read[-1][3]
 
     def run_epoch(self) -> None:
         done = self._iter - self._epoch * len(self.dataloader)  # batches of this epoch already trained on
@@ -43,6 +104,7 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
             self.runner.logger.info(f'Resuming epoch {self._epoch + 1} after its first {done} batches')
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
+        self._pending.clear()
         for idx, data_batch in enumerate(self.dataloader, start=max(done, 0)):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')

@@ -16,11 +16,15 @@ class RetrievalDataPreprocessor(ImgDataPreprocessor):
     RGB tensors, ``data_samples`` = dict of lists (``caption``, ``image_id``,
     ``caption_id``, ``sample_idx``). Output: ``inputs`` ``(B, 3, H, W)`` float,
     ``data_samples`` with the integer lists as ``(B,)`` int64 tensors on the
-    model's device; captions stay strings (the model tokenises them).
+    model's device, and the same tensors on the CPU under ``host`` (for checks
+    that must not wait for the device); captions stay strings (the model
+    tokenises them). Copies to a GPU do not wait for it (``non_blocking``; the
+    loaders pin their batches).
 
     Args:
         mean: Per-channel mean (RGB, 0-255 scale); ImageNet by default.
         std: Per-channel std (RGB, 0-255 scale).
+        **kwargs: As for mmengine's ``ImgDataPreprocessor``.
     """
 
     INT_KEYS = ('image_id', 'caption_id', 'sample_idx')
@@ -31,13 +35,18 @@ class RetrievalDataPreprocessor(ImgDataPreprocessor):
         std: tuple[float, float, float] = (58.395, 57.12, 57.375),
         **kwargs,
     ) -> None:
+        kwargs.setdefault('non_blocking', True)
         super().__init__(mean=mean, std=std, **kwargs)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         out = super().forward(data, training)
         samples = dict(out.get('data_samples') or {})
+        host = {}
         for key in self.INT_KEYS:
             if key in samples:
-                samples[key] = torch.as_tensor(samples[key], dtype=torch.long, device=self.device)
+                values = samples[key]
+                host[key] = values.cpu() if isinstance(values, torch.Tensor) else torch.tensor(values, dtype=torch.long)
+                samples[key] = host[key].to(self.device, non_blocking=True)
+        samples['host'] = host
         out['data_samples'] = samples
         return out

@@ -69,9 +69,19 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
     def mlm_logits(
         self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor, positions: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Vocabulary logits: ``(B, L, V)``, or ``(M, V)`` at the True entries of the
-        ``(B, L)`` bool ``positions`` (the masked tokens; predicting only those saves
-        most of the ``L x V`` output layer)."""
+        """Vocabulary logits: ``(B, L, V)``, or ``(M, V)`` at ``positions`` (the masked
+        tokens; predicting only those saves most of the ``L x V`` output layer):
+        ``(M,)`` int64 indices into the flattened ``B x L`` tokens (no host
+        synchronisation), or a ``(B, L)`` bool mask (its True entries)."""
+
+    @staticmethod
+    def select_positions(fused: torch.Tensor, positions: torch.Tensor | None) -> torch.Tensor:
+        """``(B, L, D)`` tokens at ``positions`` (see :meth:`mlm_logits`): ``(M, D)``, or all."""
+        if positions is None:
+            return fused
+        if positions.dtype == torch.bool:  # boolean indexing: the device reports M to the host
+            return fused[positions]
+        return fused.flatten(0, 1).index_select(0, positions)
 
     def tie_word_embeddings(self, embeddings: nn.Embedding) -> None:
         """Share the MLM decoder weights with the text encoder's word embeddings (BERT, ALBEF)."""

@@ -82,4 +82,4 @@ class PreAlignedFusion(BertFusionHead):
     ) -> torch.Tensor:
         head = self._require('mlm_head')
         fused = self.fuse(text, text_mask, image)
-        return head(fused if positions is None else fused[positions])
+        return head(self.select_positions(fused, positions))

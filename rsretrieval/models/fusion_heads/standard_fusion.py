@@ -67,4 +67,4 @@ class StandardFusion(BertFusionHead):
     ) -> torch.Tensor:
         head = self._require('mlm_head')
         fused = self.text_stream(text, text_mask, self.image_proj(image))
-        return head(fused if positions is None else fused[positions])
+        return head(self.select_positions(fused, positions))

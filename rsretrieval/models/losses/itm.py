@@ -70,17 +70,33 @@ class ITMLoss(nn.Module):
         neg_img = self.draw(sims.T, invalid.T, generator)
         return neg_txt, neg_img
 
+    @staticmethod
+    def check_negatives(invalid: torch.Tensor) -> None:
+        """Raise ValueError when a row of the ``(B, M)`` bool ``invalid`` has no valid
+        negative. On a GPU tensor this waits for the device: callers that know the
+        ids on the host check a host copy instead."""
+        if bool(invalid.all(dim=1).any()):
+            raise ValueError(
+                f'ITM needs a negative for every pair: the batch of {invalid.shape[0]} pairs holds a pair whose '
+                'every other pair shows the same image or has the same caption (a last batch of one pair? set '
+                'drop_last=True in the train_dataloader)'
+            )
+
     def draw(
-        self, logits: torch.Tensor, invalid: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        logits: torch.Tensor,
+        invalid: torch.Tensor,
+        generator: torch.Generator | None = None,
+        check: bool = True,
     ) -> torch.Tensor:
         """One negative per row: ``(B, M)`` similarity logits of each query to ``M``
         candidates and ``(B, M)`` bool ``invalid`` (True: never a negative) -> ``(B,)``
-        candidate indices (the distributed model passes candidates of every rank)."""
-        if bool(invalid.all(dim=1).any()):
-            raise ValueError(
-                'ITM needs a negative for every pair: the batch holds a pair whose every other pair '
-                'shows the same image or has the same caption'
-            )
+        candidate indices (the distributed model passes candidates of every rank).
+
+        ``check=False`` skips :meth:`check_negatives` (the caller has checked a
+        host copy); drawing itself never synchronises with the device."""
+        if check:
+            self.check_negatives(invalid)
         valid = (~invalid).float()
         uniform = valid / valid.sum(1, keepdim=True)
         # softmax, then renormalised over the valid negatives; a floor keeps a

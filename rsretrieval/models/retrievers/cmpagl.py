@@ -171,10 +171,18 @@ class CMPAGL(TwoTowerRetriever):
         return img_m, txt_m
 
     def loss(self, inputs: torch.Tensor, data_samples: dict) -> dict[str, torch.Tensor]:
+        """The four losses of a batch.
+
+        Nothing in a single-process step waits for the device: captions are
+        tokenised and MLM-masked on the host, the masked positions reach the
+        fusion head as indices, and the ITM check that every pair has a
+        negative reads the host copies of the ids (``data_samples['host']``).
+        """
+        device = inputs.device
         image_ids = data_samples['image_id']
         pad = get_world_size() > 1  # one caption length on every rank: the ITM candidates are all-gathered
-        batch = self.text_encoder.tokenize(data_samples['caption'], device=inputs.device, pad_to_max_length=pad)
-        ids, mask = batch['input_ids'], batch['attention_mask']
+        host = self.text_encoder.tokenize(data_samples['caption'], device='cpu', pad_to_max_length=pad)
+        ids, mask = (host[k].to(device, non_blocking=True) for k in ('input_ids', 'attention_mask'))
         img_tokens, img_emb = self.image_tokens(inputs)
         txt_tokens, txt_emb = self.text_tokens(ids, mask)
         losses: dict[str, torch.Tensor] = {}
@@ -182,13 +190,14 @@ class CMPAGL(TwoTowerRetriever):
         if self.itc_loss is not None:
             if self.use_momentum:
                 img_m, txt_m = self._momentum_embeddings(inputs, ids, mask)
+                # the queue is concatenated (a copy) before enqueue overwrites it in place
                 losses['loss_itc'] = self.itc_loss(
                     img_emb,
                     txt_emb,
                     image_ids,
-                    img_keys=torch.cat([img_m, self.queue.img.clone()]),
-                    txt_keys=torch.cat([txt_m, self.queue.txt.clone()]),
-                    key_ids=torch.cat([image_ids, self.queue.ids.clone()]),
+                    img_keys=torch.cat([img_m, self.queue.img]),
+                    txt_keys=torch.cat([txt_m, self.queue.txt]),
+                    key_ids=torch.cat([image_ids, self.queue.ids]),
                     img_emb_m=img_m,
                     txt_emb_m=txt_m,
                     alpha=self.distill_alpha,
@@ -199,19 +208,36 @@ class CMPAGL(TwoTowerRetriever):
         if self.triplet_loss is not None:
             losses['loss_triplet'] = self.triplet_loss(img_emb, txt_emb, image_ids)
         if self.itm_loss is not None:
-            losses['loss_itm'] = self._itm(img_tokens, txt_tokens, ids, mask, img_emb, txt_emb, image_ids)
-        if self.mlm_loss is not None:
-            tok = self.text_encoder.tokenizer
-            masked, labels = self.mlm_loss.mask_tokens(
-                ids, mask, tok.mask_token_id, tok.vocab_size, (tok.cls_token_id, tok.sep_token_id, tok.pad_token_id)
+            host_ids = data_samples.get('host', {}).get('image_id')
+            losses['loss_itm'] = self._itm(
+                img_tokens, txt_tokens, ids, mask, img_emb, txt_emb, image_ids, host['input_ids'], host_ids
             )
-            masked_tokens = self.text_encoder(masked, mask)
-            predicted = labels != -100  # (B, L)
-            logits = self.fusion_head.mlm_logits(masked_tokens, mask, img_tokens, positions=predicted)  # (M, V)
-            losses['loss_mlm'] = self.mlm_loss(logits, labels[predicted])
+        if self.mlm_loss is not None:
+            losses['loss_mlm'] = self._mlm(img_tokens, host['input_ids'], host['attention_mask'], mask)
         return losses
 
-    def _itm(self, img_tokens, txt_tokens, input_ids, mask, img_emb, txt_emb, image_ids) -> torch.Tensor:
+    def _mlm(self, img_tokens, host_ids, host_mask, mask) -> torch.Tensor:
+        """MLM: masking drawn on the host (torch's CPU generator), predictions at the masked tokens."""
+        tok = self.text_encoder.tokenizer
+        masked, labels = self.mlm_loss.mask_tokens(
+            host_ids,
+            host_mask,
+            tok.mask_token_id,
+            tok.vocab_size,
+            (tok.cls_token_id, tok.sep_token_id, tok.pad_token_id),
+        )
+        positions = torch.nonzero(labels.flatten() != -100).squeeze(1)  # (M,) flat indices, on the host
+        device = img_tokens.device
+        masked, positions, targets = (
+            t.to(device, non_blocking=True) for t in (masked, positions, labels.flatten()[positions])
+        )
+        masked_tokens = self.text_encoder(masked, mask)
+        logits = self.fusion_head.mlm_logits(masked_tokens, mask, img_tokens, positions=positions)  # (M, V)
+        return self.mlm_loss(logits, targets)
+
+    def _itm(
+        self, img_tokens, txt_tokens, input_ids, mask, img_emb, txt_emb, image_ids, host_input_ids, host_image_ids
+    ) -> torch.Tensor:
         """ITM over B positives, B (image, hard negative text) and B (hard negative image, text).
 
         With several processes the negatives come from the batches of every
@@ -221,7 +247,8 @@ class CMPAGL(TwoTowerRetriever):
         temp = self.itc_loss.temp.clamp(*self.itc_loss.temp_range) if self.itc_loss is not None else 1.0
         cand_img_tokens, cand_txt_tokens, cand_mask = img_tokens, txt_tokens, mask
         cand_img_emb, cand_txt_emb, cand_ids, cand_input_ids = img_emb, txt_emb, image_ids, input_ids
-        if get_world_size() > 1:  # every rank holds a batch of the same size (DefaultSampler pads)
+        distributed = get_world_size() > 1
+        if distributed:  # every rank holds a batch of the same size (DefaultSampler pads)
             cand_img_tokens = torch.cat(all_gather_with_grad(img_tokens.contiguous()))
             cand_txt_tokens = torch.cat(all_gather_with_grad(txt_tokens.contiguous()))
             cand_img_emb, cand_txt_emb, cand_ids, cand_input_ids, cand_mask = (
@@ -232,12 +259,18 @@ class CMPAGL(TwoTowerRetriever):
             sims_t2i = txt_emb @ cand_img_emb.T / temp  # (B, W*B): local captions vs every image
             same_image = image_ids[:, None] == cand_ids[None, :]
             same_text = (input_ids[:, None, :] == cand_input_ids[None, :, :]).all(-1)  # identical captions
-        neg_txt = self.itm_loss.draw(sims_i2t, same_image | same_text)
-        neg_img = self.itm_loss.draw(sims_t2i, same_image | same_text)
+            invalid = same_image | same_text
+        if distributed or host_image_ids is None:
+            self.itm_loss.check_negatives(invalid)
+        else:  # the same check on the host copies: the device is not waited for
+            same_text_host = (host_input_ids[:, None, :] == host_input_ids[None, :, :]).all(-1)
+            self.itm_loss.check_negatives((host_image_ids[:, None] == host_image_ids[None, :]) | same_text_host)
+        neg_txt = self.itm_loss.draw(sims_i2t, invalid, check=False)
+        neg_img = self.itm_loss.draw(sims_t2i, invalid, check=False)
         text = torch.cat([txt_tokens, cand_txt_tokens[neg_txt], txt_tokens])  # (3B, L, D)
         text_mask = torch.cat([mask, cand_mask[neg_txt], mask])
         image = torch.cat([img_tokens, img_tokens, cand_img_tokens[neg_img]])  # (3B, 1 + N, Di)
         logits = self.fusion_head.itm_logits(text, text_mask, image)
         B = img_emb.shape[0]
-        labels = torch.cat([torch.ones(B, dtype=torch.long), torch.zeros(2 * B, dtype=torch.long)]).to(logits.device)
-        return self.itm_loss(logits, labels)
+        labels = torch.cat([torch.ones(B, dtype=torch.long), torch.zeros(2 * B, dtype=torch.long)])
+        return self.itm_loss(logits, labels.to(logits.device, non_blocking=True))
