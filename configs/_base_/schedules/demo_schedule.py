@@ -3,6 +3,8 @@
 max_epochs = 5
 optim_wrapper = dict(
     type='OptimWrapper',
+    # one parameter group per distinct set of options, not one per parameter (docs/performance.md)
+    constructor='MergedGroupsOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=3e-4, weight_decay=0.02, fused=True),  # one fused update kernel
     # bypass_duplicate: tied parameters (MLM decoder = word embeddings) belong to one group
     paramwise_cfg=dict(custom_keys={'text_encoder': dict(lr_mult=0.1)}, bypass_duplicate=True),

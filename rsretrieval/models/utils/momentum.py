@@ -54,8 +54,8 @@ class MomentumCopy(nn.Module):
         buffers = dict(self.module.named_buffers())
         mine = [buffers[n] for n in self._names]
         theirs = [params[n].detach() for n in self._names]
-        torch._foreach_mul_(mine, self.momentum)
-        torch._foreach_add_(mine, theirs, alpha=1 - self.momentum)
+        # m + (1 - momentum) (s - m) = momentum m + (1 - momentum) s, in one pass over the weights
+        torch._foreach_lerp_(mine, theirs, 1 - self.momentum)
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
