@@ -33,6 +33,9 @@ def test_token_cache_is_bounded_or_off():
     enc.tokenize(CAPTIONS[:3])
     enc.tokenize(CAPTIONS[3:])  # 3 + 2 > 3: emptied, then the new ones kept
     assert set(enc._token_cache) == set(CAPTIONS[3:])
+    mixed = [CAPTIONS[3], CAPTIONS[0], CAPTIONS[1]]  # one cached, two new: the cache is emptied meanwhile
+    ref = enc.tokenizer(mixed, padding='longest', truncation=True, max_length=30, return_tensors='pt')
+    assert torch.equal(enc.tokenize(mixed)['input_ids'], ref['input_ids'])
     off = _encoder(token_cache_size=0)
     first = off.tokenize(CAPTIONS)['input_ids']
     assert not off._token_cache and torch.equal(first, off.tokenize(CAPTIONS)['input_ids'])

@@ -59,7 +59,10 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
         runner.call_hook('before_train_iter', batch_idx=idx, data_batch=data_batch)
         outputs = runner.model.train_step(data_batch, optim_wrapper=runner.optim_wrapper)
         if self.loss_sync_interval > 1:
-            self._pending.append((self._iter, idx, data_batch, {k: v.detach() for k, v in outputs.items()}))
+            # keep what a non-finite report names (the batch's sample_idx), not the images
+            samples = data_batch.get('data_samples') if isinstance(data_batch, dict) else None
+            trace = {'data_samples': {'sample_idx': samples.get('sample_idx')}} if isinstance(samples, dict) else None
+            self._pending.append((self._iter, idx, trace, {k: v.detach() for k, v in outputs.items()}))
             outputs = self._read_pending(last_of_epoch=idx + 1 == len(self.dataloader))
         runner.call_hook('after_train_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
         self._iter += 1

@@ -257,14 +257,12 @@ class CMPAGL(TwoTowerRetriever):
         with torch.no_grad():
             sims_i2t = img_emb @ cand_txt_emb.T / temp  # (B, W*B): local images vs every caption
             sims_t2i = txt_emb @ cand_img_emb.T / temp  # (B, W*B): local captions vs every image
-            same_image = image_ids[:, None] == cand_ids[None, :]
-            same_text = (input_ids[:, None, :] == cand_input_ids[None, :, :]).all(-1)  # identical captions
-            invalid = same_image | same_text
-        if distributed or host_image_ids is None:
-            self.itm_loss.check_negatives(invalid)
-        else:  # the same check on the host copies: the device is not waited for
-            same_text_host = (host_input_ids[:, None, :] == host_input_ids[None, :, :]).all(-1)
-            self.itm_loss.check_negatives((host_image_ids[:, None] == host_image_ids[None, :]) | same_text_host)
+            if distributed or host_image_ids is None:
+                invalid = _same_image_or_caption(image_ids, cand_ids, input_ids, cand_input_ids)
+            else:  # from the host copies: checking it does not wait for the device
+                invalid = _same_image_or_caption(host_image_ids, host_image_ids, host_input_ids, host_input_ids)
+        self.itm_loss.check_negatives(invalid)
+        invalid = invalid.to(img_emb.device, non_blocking=True)
         neg_txt = self.itm_loss.draw(sims_i2t, invalid, check=False)
         neg_img = self.itm_loss.draw(sims_t2i, invalid, check=False)
         text = torch.cat([txt_tokens, cand_txt_tokens[neg_txt], txt_tokens])  # (3B, L, D)
@@ -274,3 +272,13 @@ class CMPAGL(TwoTowerRetriever):
         B = img_emb.shape[0]
         labels = torch.cat([torch.ones(B, dtype=torch.long), torch.zeros(2 * B, dtype=torch.long)])
         return self.itm_loss(logits, labels.to(logits.device, non_blocking=True))
+
+
+def _same_image_or_caption(
+    image_ids: torch.Tensor, cand_image_ids: torch.Tensor, input_ids: torch.Tensor, cand_input_ids: torch.Tensor
+) -> torch.Tensor:
+    """``(B, M)`` True where pair ``i`` and candidate ``j`` show the same image or have
+    identical captions (never an ITM negative)."""
+    same_image = image_ids[:, None] == cand_image_ids[None, :]
+    same_text = (input_ids[:, None, :] == cand_input_ids[None, :, :]).all(-1)
+    return same_image | same_text

@@ -111,15 +111,16 @@ class BertTextEncoder(BaseModule):
         captions seen before come from the cache, the others are tokenised in one call."""
         cache = self._token_cache
         new = [c for c in dict.fromkeys(captions) if c not in cache]
+        encoded = {}
         if new:
-            encoded = self.tokenizer(new, truncation=True, max_length=self.max_length)['input_ids']
-            if not self.token_cache_size:
-                found = dict(zip(new, map(tuple, encoded)))
-                return [cache[c] if c in cache else found[c] for c in captions]
-            if len(cache) + len(new) > self.token_cache_size:
+            ids = self.tokenizer(new, truncation=True, max_length=self.max_length)['input_ids']
+            encoded = dict(zip(new, map(tuple, ids)))
+        rows = [encoded[c] if c in encoded else cache[c] for c in captions]
+        if encoded and self.token_cache_size:
+            if len(cache) + len(encoded) > self.token_cache_size:
                 cache.clear()
-            cache.update(zip(new, map(tuple, encoded)))
-        return [cache[c] for c in captions]
+            cache.update(encoded)
+        return rows
 
     def tokenize(
         self, captions: list[str], device: torch.device | str = 'cpu', pad_to_max_length: bool = False
