@@ -23,16 +23,23 @@ class _LossTurnsNaN(DualEncoderRetriever):
         return losses
 
 
-def test_training_stops_at_the_iteration_and_names_the_term(tmp_path, demo_root):
+def _train_until_nan(tmp_path, demo_root, checkpoint_interval: int, **train_cfg) -> str:
+    """Train the model whose third step is NaN; the error message."""
     cfg = tiny_runner_cfg(str(tmp_path), str(demo_root), max_epochs=1)
     cfg['model']['type'] = '_LossTurnsNaN'
-    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook', interval=1, by_epoch=False)
+    if train_cfg:
+        cfg['train_cfg'] = dict(type='RetrievalTrainLoop', max_epochs=1, **train_cfg)
+    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook', interval=checkpoint_interval, by_epoch=False)
     cfg['custom_hooks'] = [dict(type='SafeCheckpointHook'), dict(type='NonFiniteLossHook')]
     _LossTurnsNaN.calls = 0
     runner = Runner.from_cfg(cfg)
     with pytest.raises(FloatingPointError) as err:
         runner.train()
-    message = str(err.value)
+    return str(err.value)
+
+
+def test_training_stops_at_the_iteration_and_names_the_term(tmp_path, demo_root):
+    message = _train_until_nan(tmp_path, demo_root, checkpoint_interval=1)
     assert 'non-finite loss at iteration 3 (epoch 1, batch 2): loss, loss_itc' in message
     assert 'loss_itc=nan' in message and 'sample_idx of the batch: [' in message
     assert (tmp_path / 'iter_2.pth').is_file() and not (tmp_path / 'iter_3.pth').exists()
@@ -47,16 +54,8 @@ def test_finite_losses_pass(tmp_path, demo_root):
 
 
 def test_losses_read_every_few_steps_are_checked_late_but_before_a_checkpoint(tmp_path, demo_root):
-    cfg = tiny_runner_cfg(str(tmp_path), str(demo_root), max_epochs=1)
-    cfg['model']['type'] = '_LossTurnsNaN'
-    cfg['train_cfg'] = dict(type='RetrievalTrainLoop', max_epochs=1, loss_sync_interval=4)
-    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook', interval=2, by_epoch=False)
-    cfg['custom_hooks'] = [dict(type='SafeCheckpointHook'), dict(type='NonFiniteLossHook')]
-    _LossTurnsNaN.calls = 0
-    runner = Runner.from_cfg(cfg)
-    with pytest.raises(FloatingPointError) as err:
-        runner.train()
-    message = str(err.value)  # step 3 is read at step 4 (a checkpoint step), before its checkpoint
+    message = _train_until_nan(tmp_path, demo_root, checkpoint_interval=2, loss_sync_interval=4)
+    # step 3 is read at step 4 (a checkpoint step), before its checkpoint
     assert 'non-finite loss at iteration 3 (epoch 1, batch 2): loss, loss_itc' in message
     assert '1 steps later, before any checkpoint' in message
     assert (tmp_path / 'iter_2.pth').is_file() and not (tmp_path / 'iter_4.pth').exists()
