@@ -119,8 +119,6 @@ def main() -> None:
         cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), dict(type='CompileModulesHook')]
     cfg.work_dir = tempfile.mkdtemp(prefix='bench_eval_')
     cfg.experiment_name = f'bench_eval_{os.getpid()}'
-    if device == 'cpu':
-        cfg.env_cfg = dict(cfg.get('env_cfg') or {}, dist_cfg=dict(backend='gloo'))
     if device.startswith('cuda'):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
