@@ -11,11 +11,14 @@ default_hooks = dict(
 # torch.load(weights_only=True). NonFiniteLossHook: stop on a NaN/Inf loss, naming the step.
 # RandomStateHook + PreemptionHook: checkpoints carry the random state, SIGTERM saves one
 # and stops; `tools/train.py CONFIG --resume` continues exactly (docs/reliability.md).
+# DistillationWarmupHook: momentum distillation, where a model turns it on, ramps up over the
+# first epoch (ALBEF); a no-op otherwise.
 custom_hooks = [
     dict(type='SafeCheckpointHook'),
     dict(type='NonFiniteLossHook'),
     dict(type='RandomStateHook'),
     dict(type='PreemptionHook'),
+    dict(type='DistillationWarmupHook', warmup_epochs=1),
 ]
 
 env_cfg = dict(

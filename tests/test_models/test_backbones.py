@@ -205,3 +205,35 @@ def test_timm_swin_t_checkpoint_maps_onto_gswin(tmp_path):
     assert torch.equal(gswin.stages[0].downsample.reduction.weight, swin.model.layers[1].downsample.reduction.weight)
     assert missing and all(('gwg' in k or 'cross' in k) for k in missing)
     assert unexpected and all('.mlp.' in k or 'norm2' in k or k.startswith('head') for k in unexpected)
+
+
+@pytest.mark.parametrize(
+    'switches',
+    [{}, dict(use_shifted_window=False), dict(use_global_window=False)],
+    ids=['full', 'no-slw', 'no-gw'],
+)
+def test_one_residual_stream_keeps_the_scale_at_init(switches):
+    # F_GL = F_SL + CA(LN(F_L)) + CA(LN(F_SL)): each block adds to one stream. Adding the stream
+    # to itself (the earlier reading) doubled the std at every block (ratio 2.0), and
+    # "w/o SLW" then also removed that doubling.
+    model = _build(dict(TINY_GSWIN, **switches))
+    ratios = []
+    for stage in model.stages:
+        for block in stage.blocks:
+            block.register_forward_hook(lambda m, args, out: ratios.append((out.std() / args[0].std()).item()))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 256, 256))
+    assert len(ratios) == 6
+    assert all(0.9 < r < 1.3 for r in ratios), ratios
+
+
+def test_cross_attention_maps_of_each_branch():
+    # One GLW-CA module serves both branches: each branch keeps its own map; only the
+    # shifted branch carries Swin's mask.
+    model = _build(dict(type='Gswin', img_size=64, embed_dim=8, depths=(1, 1), num_heads=(1, 2), window_size=4))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 64, 64))
+    maps = model.get_attention_maps()
+    assert not torch.allclose(maps['cross'], maps['cross_shifted'])
+    blocked = (shifted_window_mask(8, 8, 4, 2, torch.device('cpu')) < 0)[None, :, None].expand_as(maps['cross'])
+    assert maps['cross'].masked_select(blocked).min() > 1e-6  # the unshifted branch is not masked

@@ -33,8 +33,10 @@ def test_triplet_by_hand_with_same_image_masking():
     assert loss(IMG, TXT, IDS).item() == pytest.approx(expected, abs=1e-5)
     classic = LOSSES.build(dict(type='OptimizedTripletLoss', intra_weight=0.0, reduction='sum'))
     assert classic(IMG, TXT, IDS).item() == pytest.approx(expected - 0.8, abs=1e-5)
-    mean = LOSSES.build(dict(type='OptimizedTripletLoss'))
+    mean = LOSSES.build(dict(type='OptimizedTripletLoss', reduction='mean'))
     assert mean(IMG, TXT, IDS).item() == pytest.approx(expected / 3, abs=1e-5)
+    default = LOSSES.build(dict(type='OptimizedTripletLoss'))  # Eq. 19 as written: a sum
+    assert default(IMG, TXT, IDS).item() == pytest.approx(expected, abs=1e-5)
 
 
 def test_triplet_hardest_negative():

@@ -22,7 +22,7 @@ model = dict(
     embed_dim=256,
     text_pooling='mean',  # MiniLM was pretrained for mean pooling; its early [CLS] is near constant
     itc=dict(type='ITCLoss', temperature=0.07),
-    triplet=dict(type='OptimizedTripletLoss', margin=0.2),
+    triplet=dict(type='OptimizedTripletLoss', margin=0.2, reduction='mean'),
     itm=dict(type='ITMLoss', hard_fraction=0.5),  # half hard, half uniform negatives: see ITMLoss
     mlm=dict(type='MLMLoss', mask_prob=0.15),
     queue_size=1024,

@@ -43,12 +43,14 @@ model = dict(
     # MiniLM was pretrained for mean pooling: its [CLS] starts out near constant
     # (mean cosine 0.53 between unrelated captions, against 0.18 for the mean token)
     text_pooling='mean',
+    # Eq. 18 and Eq. 19 as written: ITC without momentum distillation, the triplet loss summed
+    # over the batch (docs/configs.md)
     itc=dict(type='ITCLoss', temperature=0.07),
-    triplet=dict(type='OptimizedTripletLoss', margin=0.2),
+    triplet=dict(type='OptimizedTripletLoss', margin=0.2, reduction='sum'),
     itm=dict(type='ITMLoss'),
     mlm=dict(type='MLMLoss', mask_prob=0.15),
     queue_size=65536,
     momentum=0.995,
-    distill_alpha=0.4,
+    distill_alpha=0.0,
     data_preprocessor=dict(type='RetrievalDataPreprocessor'),
 )

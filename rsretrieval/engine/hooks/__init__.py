@@ -1,4 +1,5 @@
 from .compile_hook import CompileModulesHook
+from .distillation_warmup_hook import DistillationWarmupHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .preemption_hook import PreemptionHook
 from .random_state_hook import RandomStateHook, get_random_state, set_random_state
@@ -6,6 +7,7 @@ from .safe_checkpoint_hook import SafeCheckpointHook
 
 __all__ = [
     'CompileModulesHook',
+    'DistillationWarmupHook',
     'NonFiniteLossHook',
     'PreemptionHook',
     'RandomStateHook',

@@ -4,13 +4,17 @@ Every stage builds one *global window* from its input with the GWG module (a
 small convolutional pyramid that halves the map until it is window x window).
 Every block then runs, on the local windows:
 
-    F_L  = x + LW-MSA(LN(x))                           local window self-attention
-    F_SL = F_L + SLW-MSA(LN(F_L))                      shifted windows, Swin's mask
-    F_GL = [F_L + CA(F_L, G)] + [F_SL + CA(F_SL, G)]   global-local cross-attention
+    F_L  = x + LW-MSA(LN(x))                              local window self-attention
+    F_SL = F_L + SLW-MSA(LN(F_L))                         shifted windows, Swin's mask
+    F_GL = F_SL + CA(LN(F_L), G) + CA(LN(F_SL), G)        global-local cross-attention
     out  = F_GL + MLP(LN(F_GL))
 
 with ``G`` the global window shared by all windows of an image and by all blocks
-of the stage. By default the global window supplies the queries and the local
+of the stage. There is one residual stream: Eq. 6 sums the two cross-attention
+outputs, and each is added once to the stream (adding ``F_L`` and ``F_SL`` both
+would double the stream at every block). "w/o SLW" drops the shifted branch and
+its cross-attention (``F_GL = F_L + CA(LN(F_L), G)``); "w/o GW" drops both
+cross-attentions (``F_GL = F_SL``). By default the global window supplies the queries and the local
 window the keys and values (GCViT's global query); the output of query ``i`` is
 added to local position ``i``, which is why the global window has the local
 window's size. The shifted branch is shifted back before the sum.
@@ -284,6 +288,7 @@ class GswinBlock(nn.Module):
                     if share_cross_attn
                     else GlobalLocalCrossAttention(dim, num_heads, window_size, cross_query)
                 )
+        self.cross_attention: torch.Tensor | None = None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
@@ -294,26 +299,39 @@ class GswinBlock(nn.Module):
     def _merge(self, windows: torch.Tensor, H: int, W: int) -> torch.Tensor:
         return window_reverse(windows, self.window_size, H, W)
 
+    def _shifted(self, attn: nn.Module, x: torch.Tensor, *args) -> torch.Tensor:
+        """``attn`` on the windows of ``x`` rolled by ``-shift``, rolled back: (B, H, W, C)."""
+        B, H, W, C = x.shape
+        s = self.shift_size
+        rolled = torch.roll(x, (-s, -s), (1, 2)) if s else x
+        out = self._merge(attn(self._windows(rolled), *args), H, W)
+        return torch.roll(out, (s, s), (1, 2)) if s else out
+
     def forward(self, x: torch.Tensor, glob: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
         # x: (B, H, W, C); glob: (B, N, C) or None; mask: (nW, N, N) for the shifted windows
         B, H, W, C = x.shape
-        s = self.shift_size
         f_local = x + self.drop_path(self._merge(self.local_attn(self._windows(self.norm_local(x))), H, W))
+        stream = f_local
         if self.use_shifted_window:
-            rolled = torch.roll(self.norm_shifted(f_local), (-s, -s), (1, 2)) if s else self.norm_shifted(f_local)
-            out = self._merge(self.shifted_attn(self._windows(rolled), mask), H, W)
-            f_shifted = f_local + self.drop_path(torch.roll(out, (s, s), (1, 2)) if s else out)
+            # the shifted attention gets the mask as its own argument
+            f_shifted = f_local + self.drop_path(self._shifted(self.shifted_attn, self.norm_shifted(f_local), mask))
+            stream = f_shifted
         if self.use_global_window:
-            ca = self.cross_attn(self._windows(self.norm_cross(f_local)), glob)
-            fused = f_local + self.drop_path(self._merge(ca, H, W))
+            cross = self._merge(self.cross_attn(self._windows(self.norm_cross(f_local)), glob), H, W)
+            # kept before the shifted branch runs: by default both branches share one module
+            self.cross_attention = self.cross_attn.attention
+            stream = stream + self.drop_path(cross)
             if self.use_shifted_window:
                 normed = self.norm_cross(f_shifted)
-                rolled = torch.roll(normed, (-s, -s), (1, 2)) if s else normed
-                out = self._merge(self.cross_attn_shifted(self._windows(rolled), glob, mask), H, W)
-                fused = fused + f_shifted + self.drop_path(torch.roll(out, (s, s), (1, 2)) if s else out)
-        else:
-            fused = f_local + f_shifted if self.use_shifted_window else f_local
-        return fused + self.drop_path(self.mlp(self.norm_mlp(fused)))
+                stream = stream + self.drop_path(self._shifted(self.cross_attn_shifted, normed, glob, mask))
+        return stream + self.drop_path(self.mlp(self.norm_mlp(stream)))
+
+    def attention_maps(self) -> dict[str, torch.Tensor | None]:
+        """The attention weights of the latest forward, by branch (None where not kept)."""
+        maps = {name: m.attention for name, m in self.attention_modules().items()}
+        if 'cross' in maps:
+            maps['cross'] = self.cross_attention
+        return maps
 
     def attention_modules(self) -> dict[str, nn.Module]:
         """The attention modules of this block, by branch name."""
@@ -535,7 +553,7 @@ class Gswin(BaseModule):
             (``local``, ``shifted``, ``cross``, ``cross_shifted``); rows are
             queries, columns keys, ``N = ws^2`` tokens in row-major window order.
         """
-        maps = {name: m.attention for name, m in self.stages[-1].blocks[-1].attention_modules().items()}
+        maps = self.stages[-1].blocks[-1].attention_maps()
         if any(v is None for v in maps.values()):
             raise RuntimeError('get_attention_maps() needs a forward pass first')
         return maps

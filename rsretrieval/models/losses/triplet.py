@@ -28,9 +28,10 @@ class OptimizedTripletLoss(nn.Module):
         intra_weight: Weight ``w`` of the intra-class term (paper: 1).
         hardest: Use only the hardest negative of each anchor (VSE++) instead
             of the sum over all negatives.
-        reduction: ``'mean'`` divides the sums by the batch size (keeps the
-            loss on the scale of the others whatever the batch), ``'sum'`` is
-            Eq. 19 literally.
+        reduction: ``'sum'`` is Eq. 19 as written (and GaLR's code, which
+            returns ``cost_s.sum() + cost_im.sum()``); ``'mean'`` divides it by
+            the batch size, keeping the loss on the scale of the others
+            whatever the batch.
         loss_weight: Multiplier of the returned loss.
     """
 
@@ -39,7 +40,7 @@ class OptimizedTripletLoss(nn.Module):
         margin: float = 0.2,
         intra_weight: float = 1.0,
         hardest: bool = False,
-        reduction: str = 'mean',
+        reduction: str = 'sum',
         loss_weight: float = 1.0,
     ) -> None:
         super().__init__()

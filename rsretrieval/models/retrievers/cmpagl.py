@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from mmengine.dist import all_gather, get_world_size
+from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 from torch import nn
 from torch.distributed.nn.functional import all_gather as all_gather_with_grad
@@ -13,6 +14,12 @@ from rsretrieval.registry import FUSION_HEADS, LOSSES, MODELS
 
 from ..utils import FeatureQueue, MomentumCopy
 from .two_tower import TwoTowerRetriever
+
+#: Each momentum copy and the modules it follows, in the order of its ``module`` list.
+MOMENTUM_SOURCES: dict[str, tuple[str, ...]] = {
+    'momentum_image': ('backbone', 'image_proj'),
+    'momentum_text': ('text_encoder', 'text_proj'),
+}
 
 
 @MODELS.register_module()
@@ -41,7 +48,10 @@ class CMPAGL(TwoTowerRetriever):
         queue_size: ITC feature-queue length; 0 uses in-batch ITC without
             momentum encoders. At least the global batch size.
         momentum: EMA coefficient of the momentum encoders.
-        distill_alpha: Weight of momentum distillation in ITC (0: off).
+        distill_alpha: Weight of momentum distillation in ITC (ALBEF's 0.4; 0:
+            off, as Eq. 18 and the paper's configs). When on, it ramps up
+            linearly over the first epoch (``DistillationWarmupHook``, in the
+            default runtime), as ALBEF does.
         retrieval_scores: ``'embedding'`` (cosine of the projected features;
             the fusion encoder is not run) or ``'match_head'`` (the fusion
             head's match probability for every (image, caption) pair, as the
@@ -64,7 +74,7 @@ class CMPAGL(TwoTowerRetriever):
         mlm: dict | None = None,
         queue_size: int = 65536,
         momentum: float = 0.995,
-        distill_alpha: float = 0.4,
+        distill_alpha: float = 0.0,
         retrieval_scores: str = 'embedding',
         pair_batch_size: int = 256,
         data_preprocessor: dict | None = None,
@@ -93,12 +103,37 @@ class CMPAGL(TwoTowerRetriever):
             raise ValueError('CMPAGL needs at least one of itc, triplet, itm, mlm')
         if self.mlm_loss is not None:
             self.fusion_head.tie_word_embeddings(self.text_encoder.bert.embeddings.word_embeddings)
+        if distill_alpha < 0 or distill_alpha >= 1:
+            raise ValueError(f'distill_alpha must be in [0, 1), got {distill_alpha}')
         self.distill_alpha = distill_alpha
+        #: Fraction of ``distill_alpha`` in use, set by ``DistillationWarmupHook`` (ramp-up).
+        self.distill_ramp = 1.0
         self.use_momentum = self.itc_loss is not None and queue_size > 0
+        if distill_alpha > 0 and not self.use_momentum:
+            raise ValueError('distill_alpha > 0 needs momentum encoders: an ITC loss and queue_size > 0')
         if self.use_momentum:
-            self.momentum_image = MomentumCopy(nn.ModuleList([self.backbone, self.image_proj]), momentum)
-            self.momentum_text = MomentumCopy(nn.ModuleList([self.text_encoder, self.text_proj]), momentum)
+            for name, sources in MOMENTUM_SOURCES.items():
+                setattr(self, name, MomentumCopy(self._momentum_source(sources), momentum))
             self.queue = FeatureQueue(queue_size, embed_dim)
+            # a checkpoint without momentum copies gives them the weights it gives their sources
+            self.register_load_state_dict_pre_hook(_momentum_keys_from_sources)
+
+    # ---------------------------------------------------------- momentum copies
+    def _momentum_source(self, names: tuple[str, ...]) -> nn.ModuleList:
+        return nn.ModuleList([getattr(self, n) for n in names])
+
+    @torch.no_grad()
+    def sync_momentum(self) -> None:
+        """Set every momentum copy to the current weights of the modules it follows."""
+        for name, sources in MOMENTUM_SOURCES.items() if self.use_momentum else ():
+            getattr(self, name).copy_from(self._momentum_source(sources))
+
+    def init_weights(self) -> None:
+        """Initialise (and load pretrained weights into) every module, then copy
+        the encoders into their momentum copies, as ALBEF does after loading:
+        a copy taken at construction would miss the weights loaded here."""
+        super().init_weights()
+        self.sync_momentum()
 
     # ---------------------------------------------------------------- inference
     def encode_image(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -162,8 +197,8 @@ class CMPAGL(TwoTowerRetriever):
     # ----------------------------------------------------------------- training
     @torch.no_grad()
     def _momentum_embeddings(self, images, input_ids, mask) -> tuple[torch.Tensor, torch.Tensor]:
-        self.momentum_image.update(nn.ModuleList([self.backbone, self.image_proj]))
-        self.momentum_text.update(nn.ModuleList([self.text_encoder, self.text_proj]))
+        for name, sources in MOMENTUM_SOURCES.items():
+            getattr(self, name).update(self._momentum_source(sources))
         backbone_m, image_proj_m = self.momentum_image.module
         text_m, text_proj_m = self.momentum_text.module
         img_m = F.normalize(image_proj_m(backbone_m(images)[:, 0]), dim=-1)
@@ -200,7 +235,7 @@ class CMPAGL(TwoTowerRetriever):
                     key_ids=torch.cat([image_ids, self.queue.ids]),
                     img_emb_m=img_m,
                     txt_emb_m=txt_m,
-                    alpha=self.distill_alpha,
+                    alpha=self.distill_alpha * self.distill_ramp,
                 )
                 self.queue.enqueue(img_m, txt_m, image_ids)
             else:
@@ -272,6 +307,29 @@ class CMPAGL(TwoTowerRetriever):
         B = img_emb.shape[0]
         labels = torch.cat([torch.ones(B, dtype=torch.long), torch.zeros(2 * B, dtype=torch.long)])
         return self.itm_loss(logits, labels.to(logits.device, non_blocking=True))
+
+
+def _momentum_keys_from_sources(
+    model: CMPAGL, state_dict: dict, prefix: str, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+) -> None:
+    """Load-state-dict pre-hook: where ``state_dict`` holds an encoder but not its
+    momentum copy (a checkpoint of a model without momentum encoders, a partial
+    one), the copy gets the same tensors, so that it equals its source after
+    the load. Copies that the checkpoint holds (resuming; fine-tuning from a
+    CMPAGL checkpoint, as ALBEF does) load as saved."""
+    filled = 0
+    for name, sources in MOMENTUM_SOURCES.items():
+        for i, source in enumerate(sources):
+            for key in getattr(model, source).state_dict(keep_vars=True):
+                src, dst = f'{prefix}{source}.{key}', f'{prefix}{name}.module.{i}.{key}'
+                if dst not in state_dict and src in state_dict:
+                    state_dict[dst] = state_dict[src]
+                    filled += 1
+    if filled:
+        MMLogger.get_current_instance().info(
+            f'The checkpoint has no momentum copy of {filled} encoder tensors: '
+            'the momentum encoders start from the loaded encoder weights'
+        )
 
 
 def _same_image_or_caption(

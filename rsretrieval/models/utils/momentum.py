@@ -57,6 +57,16 @@ class MomentumCopy(nn.Module):
         # m + (1 - momentum) (s - m) = momentum m + (1 - momentum) s, in one pass over the weights
         torch._foreach_lerp_(mine, theirs, 1 - self.momentum)
 
+    @torch.no_grad()
+    def copy_from(self, source: nn.Module) -> None:
+        """Set the copy to ``source``'s current weights and buffers (no EMA).
+
+        Called after ``source`` received its weights (pretrained, initialised or
+        loaded): an EMA that starts from other weights would feed the ITC queue
+        with features of a different network for thousands of steps.
+        """
+        self.module.load_state_dict(source.state_dict(), strict=True)
+
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
 
