@@ -1,5 +1,6 @@
 # CMPAGL on RSITMD (paper Table II); as cmpagl_rsicd.py. RSITMD has no validation split:
-# validation runs on the test split (see _base_/datasets/rsitmd.py).
+# 300 train images, fixed by a seed, are held out of training and select the checkpoint
+# (see _base_/datasets/rsitmd.py); cmpagl_rsitmd_val-on-test.py is the published practice.
 _base_ = [
     '_base_/models/cmpagl_gswin_minilm-l6.py',
     '_base_/datasets/rsitmd.py',

@@ -1,5 +1,6 @@
 # CMPAGL on Sydney-Captions, AMFMN/GaLR protocol (precomp train, and test = the Karpathy
-# JSON's val split, also used for validation). Otherwise as cmpagl_sydney.py.
+# JSON's val split); 58 train images held out select the checkpoint (never the test split).
+# Otherwise as cmpagl_sydney.py.
 _base_ = [
     '_base_/models/cmpagl_gswin_minilm-l6.py',
     '_base_/datasets/sydney_captions_precomp.py',

@@ -1,6 +1,6 @@
 # CMPAGL on UCM-Captions, AMFMN/GaLR protocol: the precomp files' train set and their
-# 210-image test set (= the Karpathy JSON's val split), which also serves for validation.
-# Otherwise as cmpagl_ucm.py.
+# 210-image test set (= the Karpathy JSON's val split); 210 train images held out select the
+# checkpoint (never the test split). Otherwise as cmpagl_ucm.py.
 _base_ = [
     '_base_/models/cmpagl_gswin_minilm-l6.py',
     '_base_/datasets/ucm_captions_precomp.py',

@@ -42,7 +42,16 @@ class RSCaptionDataset(BaseDataset):
         data_root: Dataset root.
         data_prefix: ``dict(img_path=...)``, the image folder under ``data_root``.
         ann_format: ``'auto'``, ``'karpathy'``, ``'precomp'`` or ``'albef'``.
-        split: ``'train'``, ``'val'`` or ``'test'``.
+        split: ``'train'``, ``'val'`` or ``'test'``; ``'holdout'`` with
+            ``holdout`` set.
+        holdout: ``dict(split='train', num_images=N, seed=S)`` carves a fixed
+            validation set out of a split, for datasets that ship none
+            (RSITMD): ``N`` images drawn with seed ``S`` from the split's
+            images sorted by file name (so every annotation format of a
+            release gives the same ones). ``split='holdout'`` loads them,
+            ``split=holdout['split']`` loads the split without them (their
+            captions leave training); other splits are untouched. Give the
+            same ``holdout`` to the train and val datasets.
         max_words: Captions are cut to this many words.
         check_images: What is checked of every image at build time:
             ``'full'`` (default; ``True`` too) decodes each image completely,
@@ -73,8 +82,10 @@ class RSCaptionDataset(BaseDataset):
         max_words: int = 30,
         check_images: bool | str = 'full',
         empty_captions: str = 'error',
+        holdout: dict | None = None,
         **kwargs,
     ) -> None:
+        self.holdout = _check_holdout(holdout, split)
         if empty_captions not in ('error', 'drop'):
             raise ValueError(f"empty_captions must be 'error' or 'drop', got {empty_captions!r}")
         self.empty_captions = empty_captions
@@ -82,7 +93,9 @@ class RSCaptionDataset(BaseDataset):
             raise ValueError(f"ann_format must be 'auto' or one of {ANN_FORMATS}, got {ann_format!r}")
         self.ann_format = ann_format
         self.split = split
-        ann_file = str(ann_file).replace('{split}', split)
+        # the held-out images are read from the split they are carved from
+        self.source_split = self.holdout['split'] if split == 'holdout' else split
+        ann_file = str(ann_file).replace('{split}', self.source_split)
         self.max_words = max_words
         if check_images is True:
             check_images = 'full'
@@ -102,7 +115,11 @@ class RSCaptionDataset(BaseDataset):
 
     # ------------------------------------------------------------------ loading
     def load_data_list(self) -> list[dict]:
-        records = load_annotations(self.ann_file, self.split, self.ann_format)
+        records = load_annotations(self.ann_file, self.source_split, self.ann_format)
+        if self.holdout is not None and self.source_split == self.holdout['split']:
+            held_out = holdout_filenames(records, self.holdout['num_images'], self.holdout['seed'])
+            keep = self.split == 'holdout'
+            records = [rec for rec in records if (rec.filename in held_out) == keep]
         image_root = self.data_prefix.get('img_path', '') or self.data_root
         self._image_paths, self._captions, self._img2txt, self._txt2img = [], [], [], []
         dropped: list[str] = []
@@ -143,6 +160,8 @@ class RSCaptionDataset(BaseDataset):
                 )
             )
         self._metainfo.update(split=self.split, num_images=len(self._image_paths), num_captions=len(self._captions))
+        if self.holdout is not None:
+            self._metainfo.update(holdout=dict(self.holdout))
         if self.test_mode:
             return [dict(img_path=p, image_id=i) for i, p in enumerate(self._image_paths)]
         return [
@@ -199,6 +218,44 @@ class RSCaptionDataset(BaseDataset):
         """Image id of every caption."""
         self._loaded()
         return self._txt2img
+
+
+def _check_holdout(holdout: dict | None, split: str) -> dict | None:
+    """Validate the ``holdout`` argument; a clear error names the key at fault."""
+    if holdout is None:
+        if split == 'holdout':
+            raise ValueError("split='holdout' needs holdout=dict(split=..., num_images=..., seed=...)")
+        return None
+    holdout = dict(holdout)
+    missing = {'split', 'num_images', 'seed'} - set(holdout)
+    unknown = set(holdout) - {'split', 'num_images', 'seed'}
+    if missing or unknown:
+        raise ValueError(
+            f'holdout needs exactly the keys split, num_images, seed; missing {sorted(missing)}, unknown {sorted(unknown)}'
+        )
+    if holdout['split'] == 'holdout':
+        raise ValueError("holdout['split'] names the split the images are carved from, e.g. 'train'")
+    if not isinstance(holdout['num_images'], int) or holdout['num_images'] <= 0:
+        raise ValueError(f"holdout['num_images'] must be a positive int, got {holdout['num_images']!r}")
+    return holdout
+
+
+def holdout_filenames(records: list[ImageRecord], num_images: int, seed: int) -> set[str]:
+    """The file names of ``num_images`` images drawn with ``seed`` from ``records``.
+
+    The draw is over the sorted unique file names, so it depends on the
+    split's images only, not on the annotation format or its order.
+
+    Raises:
+        ValueError: ``num_images`` leaves no image in the split.
+    """
+    names = sorted({rec.filename for rec in records})
+    if num_images >= len(names):
+        raise ValueError(
+            f"holdout of {num_images} images would leave none of the split's {len(names)} images for training"
+        )
+    picked = np.random.default_rng(seed).permutation(len(names))[:num_images]
+    return {names[i] for i in picked}
 
 
 def _check_image(path: str, rec: ImageRecord, full: bool) -> None:

@@ -1,6 +1,6 @@
 from .checkpoint import load_checkpoint_file, load_weights, restore_history_buffers, to_safe_types
 from .config import add_common_args, finish_distributed, load_config, merge_cfg_options, setup_distributed
-from .pretrained import PACKAGED_WEIGHTS, resolve_pretrained
+from .pretrained import PACKAGED_WEIGHTS, read_pretrained_tensors, resolve_pretrained
 from .setup_env import register_all_modules
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     'merge_cfg_options',
     'setup_distributed',
     'load_weights',
+    'read_pretrained_tensors',
     'register_all_modules',
     'resolve_pretrained',
     'restore_history_buffers',

@@ -50,3 +50,47 @@ def resolve_pretrained(name_or_path: str | os.PathLike) -> Path:
             'weights on disk and give their path in the config.'
         )
     return path.resolve()
+
+
+#: Weight files of a Hugging Face model folder, in the order they are looked for.
+HF_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
+
+
+def read_pretrained_tensors(folder: str | os.PathLike, prefix: str) -> dict:
+    """The tensors under ``prefix`` in a Hugging Face model folder, prefix removed.
+
+    Reads ``model.safetensors`` (only the requested tensors) or
+    ``pytorch_model.bin`` (``torch.load(weights_only=True)``), and sharded
+    checkpoints through their ``*.index.json``.
+
+    Returns:
+        ``{name without prefix: tensor}``; empty when the folder holds no such
+        tensors (e.g. a sentence-transformers export has no MLM head).
+
+    Raises:
+        FileNotFoundError: The folder has no weight file.
+    """
+    import json
+
+    import torch
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    files = [folder / name for name in HF_WEIGHT_FILES if (folder / name).is_file()]
+    if not files:
+        for index in sorted(folder.glob('*.index.json')):
+            weight_map = json.loads(index.read_text())['weight_map']
+            files = sorted({folder / f for k, f in weight_map.items() if k.startswith(prefix)})
+            if files:
+                break
+        else:
+            raise FileNotFoundError(f'{folder}: no weight file ({", ".join(HF_WEIGHT_FILES)} or a sharded index)')
+    out = {}
+    for path in files:
+        if path.suffix == '.safetensors':
+            with safe_open(str(path), framework='pt') as f:
+                out.update({k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)})
+        else:
+            state = torch.load(path, map_location='cpu', weights_only=True)
+            out.update({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    return out

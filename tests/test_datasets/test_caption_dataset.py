@@ -182,3 +182,61 @@ def test_real_ucm_images(tmp_path):
 
     tif = read_rgb(str(root / 'tif_samples' / '1.tif'))
     assert tif.ndim == 3 and tif.shape[2] == 3
+
+
+# ------------------------------------------------------------------- held-out validation
+def _write_train_split(root, n_images=10):
+    (root / 'images').mkdir(parents=True)
+    images = []
+    for i in range(n_images):
+        name = f'img{i:02d}.png'
+        Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(root / 'images' / name)
+        images.append(
+            {'filename': name, 'split': 'train', 'sentences': [{'raw': f'scene {i} a'}, {'raw': f'scene {i} b'}]}
+        )
+    images.append({'filename': 'img00.png', 'split': 'test', 'sentences': [{'raw': 'a test scene'}]})
+    (root / 'ann.json').write_text(json.dumps({'images': images}))
+    return images
+
+
+def test_holdout_splits_train_into_two_disjoint_fixed_parts(tmp_path):
+    _write_train_split(tmp_path)
+    holdout = dict(split='train', num_images=3, seed=0)
+    val = _build(tmp_path, split='holdout', holdout=holdout, test_mode=True)
+    train = _build(tmp_path, split='train', holdout=holdout)
+    held = {p.rsplit('/', 1)[1] for p in val.image_paths}
+    trained = {p.rsplit('/', 1)[1] for p in train.image_paths}
+    assert len(held) == 3 and len(trained) == 7 and not held & trained
+    assert len(train) == 14  # the held-out images' captions left training
+    assert set(train.captions).isdisjoint(val.captions)
+    assert val.img2txt == [[0, 1], [2, 3], [4, 5]] and val.metainfo['holdout'] == holdout
+    # fixed by the seed; another seed draws other images
+    assert held == {p.rsplit('/', 1)[1] for p in _build(tmp_path, split='holdout', holdout=holdout).image_paths}
+    other = _build(tmp_path, split='holdout', holdout=dict(holdout, seed=1), test_mode=True)
+    assert {p.rsplit('/', 1)[1] for p in other.image_paths} != held
+    # other splits are untouched
+    assert len(_build(tmp_path, split='test', holdout=holdout, test_mode=True)) == 1
+
+
+def test_holdout_does_not_depend_on_annotation_order(tmp_path):
+    images = _write_train_split(tmp_path)
+    holdout = dict(split='train', num_images=4, seed=3)
+    first = _build(tmp_path, split='holdout', holdout=holdout, test_mode=True).image_paths
+    (tmp_path / 'ann.json').write_text(json.dumps({'images': images[::-1]}))
+    second = _build(tmp_path, split='holdout', holdout=holdout, test_mode=True).image_paths
+    assert sorted(first) == sorted(second)
+
+
+@pytest.mark.parametrize(
+    'holdout, message',
+    [
+        (None, "split='holdout' needs holdout"),
+        (dict(split='train', num_images=3), r"missing \['seed'\]"),
+        (dict(split='train', num_images=0, seed=0), 'positive int'),
+        (dict(split='train', num_images=10, seed=0), 'would leave none'),
+    ],
+)
+def test_holdout_errors_name_the_problem(tmp_path, holdout, message):
+    _write_train_split(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        _build(tmp_path, split='holdout', holdout=holdout, test_mode=True)

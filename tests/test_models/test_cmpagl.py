@@ -53,8 +53,15 @@ def test_losses_fall_over_20_steps_on_a_fixed_batch():
         dict(triplet=None),  # Table III "+ ITM"
         dict(triplet=None, itm=None),  # Table III "Gswin": ITC + MLM
         dict(itm=None, mlm=None, fusion_head=None),
+        # Table V/VI "Std-MI": no pre-alignment losses, the match head scores every pair
+        dict(
+            itc=None,
+            triplet=None,
+            fusion_head=dict(type='StandardFusion', num_layers=2, config=TINY_BERT),
+            retrieval_scores='match_head',
+        ),
     ],
-    ids=['full', 'no-triplet', 'itc-mlm', 'two-tower'],
+    ids=['full', 'no-triplet', 'itc-mlm', 'two-tower', 'std-mi'],
 )
 def test_every_trainable_parameter_gets_a_gradient(switches):
     # DDP (find_unused_parameters=False) needs this of the full model and of the

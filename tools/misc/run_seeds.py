@@ -22,6 +22,8 @@ import os.path as osp
 import subprocess
 import sys
 
+from mmengine.config import Config
+
 from rsretrieval.evaluation import aggregate_seeds, seeds_markdown
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -114,6 +116,10 @@ def main() -> None:
     args = parse_args()
     results = {seed: run_seed(args, seed) for seed in args.seeds}
     title = f'{osp.basename(args.config)}, seeds {", ".join(map(str, args.seeds))}'
+    # a protocol label of the config (e.g. a checkpoint selected on the test split) stays with the numbers
+    label = (Config.fromfile(args.config).get('test_cfg') or {}).get('label')
+    if label:
+        title += f' [{label}]'
     table = seeds_markdown(results, title)
     summary = aggregate_seeds(results)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -123,6 +129,7 @@ def main() -> None:
         json.dump(
             dict(
                 config=args.config,
+                label=label,
                 seeds={str(s): r for s, r in results.items()},
                 mean={k: m for k, (m, _) in summary.items()},
                 std={k: s for k, (_, s) in summary.items()},

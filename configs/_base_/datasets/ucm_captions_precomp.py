@@ -1,7 +1,10 @@
 # UCM-Captions, AMFMN/GaLR protocol (annotations/precomp): train 1,680 images and a
-# 210-image test set that is the Karpathy JSON's val split; validation on that test set.
+# 210-image test set that is the Karpathy JSON's val split. The precomp release has no
+# validation split (AMFMN/GaLR validate on the test set); here model selection never reads
+# the test split: 210 train images (seed 0) are held out of training and validate.
 _base_ = ['ucm_captions.py']
-_precomp = dict(ann_file='annotations/precomp', ann_format='precomp')
+holdout = dict(split='train', num_images=210, seed=0)
+_precomp = dict(ann_file='annotations/precomp', ann_format='precomp', holdout=holdout)
 train_dataloader = dict(dataset=dict(_precomp, split='train'))
-val_dataloader = dict(dataset=dict(_precomp, split='test'))
+val_dataloader = dict(dataset=dict(_precomp, split='holdout'))
 test_dataloader = dict(dataset=dict(_precomp, split='test'))

@@ -6,8 +6,11 @@
 #
 # `image_backbones` holds the image encoders the ablations compare (Table III and VII);
 # an ablation selects one with `model = dict(backbone=dict(_base_.image_backbones.vit, _delete_=True))`.
-# Swin and GCViT use Gswin's stage layout, so that only the block design differs; ViT is
-# the standard ViT-B/16.
+# Table VII compares the standard models: Swin-T (2-2-6-2, window 8 at 256 px) and the smallest
+# standard GCViT (GCViT-XXT: 2-2-6-2, width 64); ViT is the standard ViT-B/16. The
+# `*_gswin_layout` variants put Swin / GCViT blocks in Gswin's 1-1-3-1 stages (an extra row:
+# timm shifts only odd Swin blocks and uses global attention only in odd GCViT blocks, so at
+# 1-1-3-1 one block of six is shifted / global).
 image_backbones = dict(
     gswin=dict(
         type='Gswin',
@@ -25,11 +28,23 @@ image_backbones = dict(
         img_size=256,
         window_size=8,
         embed_dim=96,
-        depths=(1, 1, 3, 1),
+        depths=(2, 2, 6, 2),
         num_heads=(3, 6, 12, 24),
         drop_path_rate=0.1,
     ),
     gcvit=dict(
+        type='GCViT', img_size=256, embed_dim=64, depths=(2, 2, 6, 2), num_heads=(2, 4, 8, 16), drop_path_rate=0.1
+    ),
+    swin_gswin_layout=dict(
+        type='Swin',
+        img_size=256,
+        window_size=8,
+        embed_dim=96,
+        depths=(1, 1, 3, 1),
+        num_heads=(3, 6, 12, 24),
+        drop_path_rate=0.1,
+    ),
+    gcvit_gswin_layout=dict(
         type='GCViT', img_size=256, embed_dim=96, depths=(1, 1, 3, 1), num_heads=(3, 6, 12, 24), drop_path_rate=0.1
     ),
 )

@@ -42,6 +42,9 @@ class _RetrievalEvaluation:
         autocast: ``'bfloat16'`` or ``'float16'``: encode under
             ``torch.autocast`` (the embeddings are returned in fp32, the
             similarities and ranking stay fp32); ``None``: full precision.
+        label: A note printed with the results table, for a protocol whose
+            numbers must not be mistaken for others (e.g. a checkpoint
+            selected on the test split).
 
     After :meth:`run`, ``timings`` holds the seconds of each phase (``images``:
     loading, decoding and encoding every image; ``captions``; ``scores``: the
@@ -61,8 +64,10 @@ class _RetrievalEvaluation:
         out_file: str | None = None,
         full_matrix: bool | None = None,
         autocast: str | None = None,
+        label: str | None = None,
     ) -> None:
         super().__init__(runner, dataloader, evaluator)
+        self.label = label
         if autocast not in (None, 'bfloat16', 'float16'):
             raise ValueError(f"autocast must be None, 'bfloat16' or 'float16', got {autocast!r}")
         self.autocast = autocast
@@ -177,7 +182,8 @@ class _RetrievalEvaluation:
             rows[phase] = metrics
         if is_main_process():
             table = format_results_table(rows)
-            runner.logger.info(f'{phase} retrieval results ({shape[0]} images, {shape[1]} captions):\n{table}')
+            label = f' [{self.label}]' if self.label else ''
+            runner.logger.info(f'{phase} retrieval results{label} ({shape[0]} images, {shape[1]} captions):\n{table}')
             t = self.timings
             runner.logger.info(
                 f'{phase} time: {t["total"]:.2f} s (images {t["images"]:.2f}, captions {t["captions"]:.2f}, '

@@ -6,12 +6,13 @@ import os
 from abc import ABCMeta, abstractmethod
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import nn
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead
 
-from rsretrieval.utils import resolve_pretrained
+from rsretrieval.utils import read_pretrained_tensors, resolve_pretrained
 
 
 class BertFusionHead(BaseModule, metaclass=ABCMeta):
@@ -32,7 +33,10 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
         image_width: Width of the image tokens (the model passes the
             backbone's ``out_channels``).
         pretrained: Local BERT folder or packaged name (configuration and
-            initial fusion weights).
+            initial fusion weights). When it holds an MLM head
+            (``cls.predictions.*``, as bert-base-uncased does), the MLM head
+            starts from it; otherwise (sentence-transformers exports such as
+            MiniLM) it starts random, and the log says so.
         config: ``BertConfig`` arguments when ``pretrained`` is None.
         with_match_head: Build the image-text match (ITM) head.
         with_mlm_head: Build the masked-language-modelling head.
@@ -60,6 +64,33 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
             # HF ties the decoder bias to ``predictions.bias`` only inside a PreTrainedModel;
             # standalone, ``predictions.bias`` would be a parameter that never gets a gradient
             self.mlm_head.predictions.decoder.bias = self.mlm_head.predictions.bias
+            if pretrained:
+                self._load_mlm_head(pretrained)
+
+    def _load_mlm_head(self, pretrained: str | os.PathLike) -> bool:
+        """Initialise the MLM head's transform and output bias from the pretrained
+        checkpoint's ``cls.predictions``; the decoder weight is tied to the word
+        embeddings by the model. Returns whether the checkpoint had a head."""
+        logger = MMLogger.get_current_instance()
+        state = read_pretrained_tensors(resolve_pretrained(pretrained), 'cls.predictions.')
+        state = {
+            'predictions.'
+            + k.replace('LayerNorm.gamma', 'LayerNorm.weight').replace('LayerNorm.beta', 'LayerNorm.bias'): v
+            for k, v in state.items()
+            if not k.startswith('decoder.')  # the tied word embeddings / the bias again
+        }
+        if not state:
+            logger.info(
+                f'{pretrained} has no MLM head (no cls.predictions.* tensors): the MLM head starts from random '
+                'initialisation'
+            )
+            return False
+        missing, unexpected = self.mlm_head.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith('predictions.decoder.')]
+        if missing or unexpected:
+            raise RuntimeError(f'MLM head of {pretrained} does not fit: missing {missing}, unexpected {unexpected}')
+        logger.info(f'MLM head initialised from {pretrained} (cls.predictions; decoder tied to the word embeddings)')
+        return True
 
     @abstractmethod
     def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:

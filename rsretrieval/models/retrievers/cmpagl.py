@@ -97,6 +97,11 @@ class CMPAGL(TwoTowerRetriever):
         self.retrieval_scores, self.pair_batch_size = retrieval_scores, pair_batch_size
         self.itc_loss = LOSSES.build(itc) if itc else None
         self.triplet_loss = LOSSES.build(triplet) if triplet else None
+        if self.itc_loss is None and self.triplet_loss is None:
+            # no loss trains the embedding projections (Std-MI): frozen, so that no
+            # parameter goes without a gradient (DDP needs no find_unused_parameters)
+            self.image_proj.requires_grad_(False)
+            self.text_proj.requires_grad_(False)
         self.itm_loss = LOSSES.build(itm) if itm else None
         self.mlm_loss = LOSSES.build(mlm) if mlm else None
         if not any((self.itc_loss, self.triplet_loss, self.itm_loss, self.mlm_loss)):
