@@ -231,7 +231,8 @@ def _check_holdout(holdout: dict | None, split: str) -> dict | None:
     unknown = set(holdout) - {'split', 'num_images', 'seed'}
     if missing or unknown:
         raise ValueError(
-            f'holdout needs exactly the keys split, num_images, seed; missing {sorted(missing)}, unknown {sorted(unknown)}'
+            'holdout needs exactly the keys split, num_images, seed; '
+            f'missing {sorted(missing)}, unknown {sorted(unknown)}'
         )
     if holdout['split'] == 'holdout':
         raise ValueError("holdout['split'] names the split the images are carved from, e.g. 'train'")
