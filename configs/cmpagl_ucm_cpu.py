@@ -9,4 +9,4 @@ _base_ = [
     '_base_/schedules/demo_schedule.py',
     '_base_/default_runtime.py',
 ]
-optim_wrapper = dict(type='AutocastOptimWrapper', dtype='bfloat16')
+optim_wrapper = dict(type='AutocastOptimWrapper', dtype='auto')  # bf16 only where native

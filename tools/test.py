@@ -36,7 +36,11 @@ def parse_args() -> argparse.Namespace:
         default={},
         help='reranker arguments, e.g. topk=30 gamma1=0.9 gamma2=1.9 (SMR) or topk=30 wp1=1.0 wp2=0.7 (MR)',
     )
-    parser.add_argument('--amp', action='store_true', help='encode under bf16 autocast (scores and ranking stay fp32)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='encode under bf16 autocast where the hardware runs it natively (scores and ranking stay fp32)',
+    )
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -55,7 +59,7 @@ def main() -> None:
     cfg = load_config(args)
     cfg.load_from, cfg.resume = None, False
     if args.amp:
-        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, autocast='bfloat16')
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, autocast='auto')
     if args.out:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, out_file=args.out)
     if args.rerank:

@@ -22,7 +22,12 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from CHECKPOINT, or from the latest checkpoint in the work dir when no path is given',
     )
-    parser.add_argument('--amp', action='store_true', help='mixed precision: bf16 autocast (CPU or GPU)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed precision where the hardware runs it natively: bf16 autocast on GPUs of compute capability '
+        '>= 8.0 and CPUs with AVX-512 BF16 or AMX, fp32 elsewhere (optim_wrapper.dtype=bfloat16 forces bf16)',
+    )
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -35,7 +40,7 @@ def main() -> None:
     cfg = load_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
-        cfg.optim_wrapper.dtype = 'bfloat16'
+        cfg.optim_wrapper.dtype = 'auto'
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

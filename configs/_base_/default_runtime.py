@@ -2,7 +2,8 @@ default_scope = 'rsretrieval'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # a line every 50 iterations, and at least every 30 s (a slow run never looks hung)
+    logger=dict(type='ProgressLoggerHook', interval=50, max_seconds=30),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='mR', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
@@ -12,13 +13,15 @@ default_hooks = dict(
 # RandomStateHook + PreemptionHook: checkpoints carry the random state, SIGTERM saves one
 # and stops; `tools/train.py CONFIG --resume` continues exactly (docs/reliability.md).
 # DistillationWarmupHook: momentum distillation, where a model turns it on, ramps up over the
-# first epoch (ALBEF); a no-op otherwise.
+# first epoch (ALBEF); a no-op otherwise. StallWatchdogHook: a warning, saying where, when no
+# training iteration finishes for 5 minutes (and 10x the usual iteration time).
 custom_hooks = [
     dict(type='SafeCheckpointHook'),
     dict(type='NonFiniteLossHook'),
     dict(type='RandomStateHook'),
     dict(type='PreemptionHook'),
     dict(type='DistillationWarmupHook', warmup_epochs=1),
+    dict(type='StallWatchdogHook', timeout=300),
 ]
 
 env_cfg = dict(

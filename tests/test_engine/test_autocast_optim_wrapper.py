@@ -10,7 +10,7 @@ from rsretrieval.registry import OPTIM_WRAPPERS
 def test_forward_runs_in_bf16_and_params_stay_fp32():
     model = nn.Linear(4, 4)
     wrapper = OPTIM_WRAPPERS.build(
-        dict(type='AutocastOptimWrapper', optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+        dict(type='AutocastOptimWrapper', dtype='bfloat16', optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
     )
     with wrapper.optim_context(model):
         out = model(torch.randn(2, 4))
@@ -20,7 +20,7 @@ def test_forward_runs_in_bf16_and_params_stay_fp32():
 
 
 def test_rejects_unknown_dtype():
-    with pytest.raises(ValueError, match="'bfloat16' or 'float16'"):
+    with pytest.raises(ValueError, match='dtype must be one of'):
         OPTIM_WRAPPERS.build(
             dict(type='AutocastOptimWrapper', dtype='int8', optimizer=torch.optim.SGD(nn.Linear(1, 1).parameters()))
         )
@@ -32,3 +32,23 @@ def test_runner_trains_with_autocast(tmp_path, demo_root):
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert torch.isfinite(torch.tensor(runner.message_hub.get_scalar('train/loss').current()))
+
+
+@pytest.mark.parametrize('native, expected', [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_follows_the_hardware(monkeypatch, native, expected):
+    # simulate the report: the test must not depend on this machine's CPU
+    monkeypatch.setenv('RSRETRIEVAL_CPU_BF16', '1' if native else '0')
+    from rsretrieval.utils.precision import cpu_bf16_support
+
+    cpu_bf16_support.cache_clear()
+    try:
+        model = nn.Linear(4, 4)
+        wrapper = OPTIM_WRAPPERS.build(
+            dict(type='AutocastOptimWrapper', optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+        )
+        assert wrapper.requested_dtype == 'auto'  # the default
+        with wrapper.optim_context(model):
+            out = model(torch.randn(2, 4))
+        assert out.dtype == expected
+    finally:
+        cpu_bf16_support.cache_clear()

@@ -47,5 +47,5 @@ def test_bf16_encoding_gives_fp32_scores_and_close_metrics(tmp_path, demo_root):
 def test_autocast_option_is_checked(tmp_path, demo_root):
     cfg = tiny_runner_cfg(str(tmp_path), str(demo_root))
     cfg['test_cfg'] = dict(type='RetrievalTestLoop', autocast='fp8')
-    with pytest.raises(ValueError, match="autocast must be None, 'bfloat16' or 'float16'"):
+    with pytest.raises(ValueError, match='autocast must be None or one of'):
         Runner.from_cfg(cfg).test()

@@ -2,16 +2,20 @@ from .compile_hook import CompileModulesHook
 from .distillation_warmup_hook import DistillationWarmupHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .preemption_hook import PreemptionHook
+from .progress_logger_hook import ProgressLoggerHook
 from .random_state_hook import RandomStateHook, get_random_state, set_random_state
 from .safe_checkpoint_hook import SafeCheckpointHook
+from .stall_watchdog_hook import StallWatchdogHook
 
 __all__ = [
     'CompileModulesHook',
     'DistillationWarmupHook',
     'NonFiniteLossHook',
     'PreemptionHook',
+    'ProgressLoggerHook',
     'RandomStateHook',
     'SafeCheckpointHook',
+    'StallWatchdogHook',
     'get_random_state',
     'set_random_state',
 ]

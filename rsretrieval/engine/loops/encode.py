@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 from mmengine.dist import all_gather, get_dist_info
-from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
 from rsretrieval.models.retrievers import BaseRetriever
+from rsretrieval.utils.progress import Progress
 
 
 def gather_by_index(local: torch.Tensor, indices: torch.Tensor, total: int) -> torch.Tensor:
@@ -64,6 +64,7 @@ def encode_images(
     on_batch: Callable[[int, dict], None] | None = None,
     progress: bool = False,
     for_matching: bool = False,
+    label: str = 'encoding',
 ) -> Features:
     """Embed every image of ``dataloader`` once: ``(num_images, ...)`` in image-id order.
 
@@ -73,13 +74,15 @@ def encode_images(
         num_images: Images in the whole dataset (all ranks).
         on_batch: Called as ``on_batch(batch_idx, data_batch)`` before each
             batch is encoded (the loops call mmengine's iteration hooks here).
-        progress: Show a progress bar on rank 0.
+        progress: Show a progress bar on rank 0; otherwise a log line every
+            30 s (only a long encoding writes any).
         for_matching: Use ``model.encode_image_for_matching`` (embeddings and
             the tokens its match head needs) instead of ``encode_image``.
+        label: Names the phase in progress lines (``'val'``, ``'test'``).
     """
     rank, world = get_dist_info()
     encode = model.encode_image_for_matching if for_matching else model.encode_image
-    bar = ProgressBar(len(dataloader)) if progress and rank == 0 else None
+    bar = Progress(len(dataloader), f'{label}: image batches', bar=progress, enabled=rank == 0)
     feats, indices = [], []
     for batch_idx, data_batch in enumerate(dataloader):
         if on_batch is not None:
@@ -87,10 +90,8 @@ def encode_images(
         data = model.data_preprocessor(data_batch, False)
         feats.append(encode(data['inputs']))
         indices.append(data['data_samples']['sample_idx'])
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        print()
+        bar.update()
+    bar.close()
     device = model.data_preprocessor.device
     local = _concat(feats) if feats else torch.empty(0, 0, device=device)
     idx = torch.cat(indices) if indices else torch.empty(0, dtype=torch.long, device=device)
@@ -103,6 +104,7 @@ def encode_texts(
     batch_size: int = 256,
     progress: bool = False,
     for_matching: bool = False,
+    label: str = 'encoding',
 ) -> Features:
     """Embed every caption once: ``(len(captions), E)``; ranks split the work.
 
@@ -112,14 +114,12 @@ def encode_texts(
     encode = model.encode_text_for_matching if for_matching else model.encode_text
     mine = list(range(rank, len(captions), world))
     batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
-    bar = ProgressBar(len(batches)) if progress and rank == 0 and batches else None
+    bar = Progress(len(batches), f'{label}: caption batches', bar=progress, enabled=rank == 0)
     feats = []
     for ids in batches:
         feats.append(encode([captions[i] for i in ids]))
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        print()
+        bar.update()
+    bar.close()
     device = model.data_preprocessor.device
     local = _concat(feats) if feats else torch.empty(0, 0, device=device)
     return gather_features(local, torch.tensor(mine, dtype=torch.long, device=device), len(captions))

@@ -13,6 +13,7 @@ from mmengine.runner import TestLoop, ValLoop
 
 from rsretrieval.evaluation import chance_recall, format_results_table, recall_at_k, save_similarity
 from rsretrieval.registry import LOOPS, RERANKERS
+from rsretrieval.utils.precision import PRECISIONS, log_precision, resolve_precision
 
 from .encode import encode_images, encode_texts
 
@@ -39,9 +40,11 @@ class _RetrievalEvaluation:
             ``N_img x N_txt``); a top-K reranker (SMR, MR) then returns its
             candidates only, not two reranked matrices. ``True``: always
             build every matrix.
-        autocast: ``'bfloat16'`` or ``'float16'``: encode under
-            ``torch.autocast`` (the embeddings are returned in fp32, the
-            similarities and ranking stay fp32); ``None``: full precision.
+        autocast: ``'auto'`` (bf16 where the device runs it natively, else
+            full precision; see :func:`~rsretrieval.utils.resolve_precision`),
+            ``'bfloat16'`` or ``'float16'``: encode under ``torch.autocast``
+            (the embeddings are returned in fp32, the similarities and ranking
+            stay fp32); ``None`` or ``'float32'``: full precision.
         label: A note printed with the results table, for a protocol whose
             numbers must not be mistaken for others (e.g. a checkpoint
             selected on the test split).
@@ -68,8 +71,8 @@ class _RetrievalEvaluation:
     ) -> None:
         super().__init__(runner, dataloader, evaluator)
         self.label = label
-        if autocast not in (None, 'bfloat16', 'float16'):
-            raise ValueError(f"autocast must be None, 'bfloat16' or 'float16', got {autocast!r}")
+        if autocast is not None and autocast not in PRECISIONS:
+            raise ValueError(f'autocast must be None or one of {PRECISIONS}, got {autocast!r}')
         self.autocast = autocast
         self.timings: dict[str, float] = {}
         # its own generator: evaluating must not advance torch's global generator
@@ -88,9 +91,12 @@ class _RetrievalEvaluation:
         return call
 
     def _autocast(self, device: torch.device):
-        if self.autocast is None:
+        choice = resolve_precision(self.autocast, device)
+        if self.autocast is not None:
+            log_precision(choice, device, f'{self.phase} encoding')
+        if choice.dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=getattr(torch, self.autocast))
+        return torch.autocast(device.type, dtype=choice.dtype)
 
     def _lap(self, name: str, device: torch.device) -> None:
         """Close the phase ``name``: its seconds once the device has finished it."""
@@ -120,13 +126,19 @@ class _RetrievalEvaluation:
                     on_batch=self._iter_hook('before'),
                     progress=self.progress_bar,
                     for_matching=matching,
+                    label=phase,
                 )
             self._lap('images', device)
             with self._autocast(device):
                 txt_feats = encode_texts(
-                    model, dataset.captions, self.text_batch_size, progress=self.progress_bar, for_matching=matching
+                    model,
+                    dataset.captions,
+                    self.text_batch_size,
+                    progress=self.progress_bar,
+                    for_matching=matching,
+                    label=phase,
                 )
-            if self.autocast is not None:  # similarities and ranking in fp32
+            if resolve_precision(self.autocast, device).dtype is not None:  # similarities and ranking in fp32
                 img_feats, txt_feats = _to_float(img_feats), _to_float(txt_feats)
             self._lap('captions', device)
             # Without a reranker or a saved matrix, embedding scores are ranked block by

@@ -34,8 +34,8 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
       stops training at most ``N - 1`` steps late, before any checkpoint:
       reads also happen at the end of every epoch, at every step that saves
       a checkpoint by iteration, and when a ``PreemptionHook`` stop is
-      pending). Make ``N`` divide the logger's interval so that every logged
-      window is complete. ``1`` (default) is mmengine's behaviour.
+      pending) and at every step that ``ProgressLoggerHook`` logs, so that a
+      logged line shows current losses. ``1`` (default) is mmengine's behaviour.
 
     Args:
         runner: The runner.
@@ -47,6 +47,14 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
 
     def __init__(self, runner, dataloader, max_epochs: int, loss_sync_interval: int = 1, **kwargs) -> None:
         super().__init__(runner, dataloader, max_epochs, **kwargs)
+        if len(self.dataloader) == 0:
+            dataset = self.dataloader.dataset
+            raise ValueError(
+                f'the train dataloader has no batches: its {type(dataset).__name__} holds {len(dataset)} items '
+                f'for batch size {self.dataloader.batch_size}'
+                + (' with drop_last=True' if getattr(self.dataloader, 'drop_last', False) else '')
+                + ' (check data_root, ann_file and split)'
+            )
         if loss_sync_interval < 1:
             raise ValueError(f'loss_sync_interval must be at least 1, got {loss_sync_interval}')
         self.loss_sync_interval = loss_sync_interval
@@ -63,11 +71,11 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
             samples = data_batch.get('data_samples') if isinstance(data_batch, dict) else None
             trace = {'data_samples': {'sample_idx': samples.get('sample_idx')}} if isinstance(samples, dict) else None
             self._pending.append((self._iter, idx, trace, {k: v.detach() for k, v in outputs.items()}))
-            outputs = self._read_pending(last_of_epoch=idx + 1 == len(self.dataloader))
+            outputs = self._read_pending(idx, last_of_epoch=idx + 1 == len(self.dataloader))
         runner.call_hook('after_train_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
         self._iter += 1
 
-    def _read_pending(self, last_of_epoch: bool) -> dict | None:
+    def _read_pending(self, idx: int, last_of_epoch: bool) -> dict | None:
         """At a read step: the current step's losses as floats, after the waiting
         steps' went to the message hub and the non-finite check. Else None."""
         step = self._iter + 1
@@ -77,7 +85,9 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
             for h in self.runner.hooks
         )
         due = step % self.loss_sync_interval == 0 or len(self._pending) >= self.loss_sync_interval
-        if not (due or last_of_epoch or stop or checkpoint):
+        # a progress line is due (ProgressLoggerHook): it must show this step's losses
+        logged = any(h.log_due(self.runner, idx) for h in self.runner.hooks if hasattr(h, 'log_due'))
+        if not (due or last_of_epoch or stop or checkpoint or logged):
             return None
         keys = [list(out) for *_, out in self._pending]
         flat = torch.stack([out[k].float().reshape(()) for *_, out in self._pending for k in out]).tolist()

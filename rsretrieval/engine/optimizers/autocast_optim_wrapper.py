@@ -1,4 +1,4 @@
-"""Mixed precision by autocast on any device (bf16 needs no loss scaling)."""
+"""Mixed precision by autocast on any device, chosen by the hardware unless told otherwise."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from mmengine.optim import OptimWrapper
 from torch import nn
 
 from rsretrieval.registry import OPTIM_WRAPPERS
+from rsretrieval.utils.precision import PRECISIONS, PrecisionChoice, log_precision, resolve_precision
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -22,20 +23,42 @@ class AutocastOptimWrapper(OptimWrapper):
     Parameters, gradients and optimizer state stay fp32; losses are computed
     in fp32 by the loss modules.
 
+    The precision is decided at the first step, on the model's device, by
+    :func:`~rsretrieval.utils.precision.resolve_precision`, and logged with
+    its reason.
+
     Args:
-        dtype: ``'bfloat16'`` (default) or ``'float16'`` (CUDA only; prefer
-            mmengine's ``AmpOptimWrapper`` there for its loss scaler).
+        dtype: ``'auto'`` (default: bf16 where the device runs it natively, a
+            CUDA GPU of compute capability >= 8.0 or a CPU with AVX-512 BF16
+            or AMX; fp32 elsewhere), ``'bfloat16'`` (always; a warning where it
+            is emulated, which is many times slower), ``'float16'`` (CUDA; prefer
+            mmengine's ``AmpOptimWrapper`` there for its loss scaler) or
+            ``'float32'`` (no autocast).
         **kwargs: As for ``OptimWrapper``.
     """
 
-    def __init__(self, dtype: str = 'bfloat16', **kwargs) -> None:
+    def __init__(self, dtype: str = 'auto', **kwargs) -> None:
         super().__init__(**kwargs)
-        if dtype not in ('bfloat16', 'float16'):
-            raise ValueError(f"dtype must be 'bfloat16' or 'float16', got {dtype!r}")
-        self.cast_dtype = getattr(torch, dtype)
+        if dtype not in PRECISIONS:
+            raise ValueError(f'dtype must be one of {PRECISIONS}, got {dtype!r}')
+        self.requested_dtype = dtype
+        self.precision: PrecisionChoice | None = None
+
+    def resolve(self, device: torch.device) -> PrecisionChoice:
+        """The precision on ``device`` (decided and logged once)."""
+        if self.precision is None:
+            self.precision = resolve_precision(self.requested_dtype, device)
+            log_precision(self.precision, device, 'training')
+        return self.precision
 
     @contextlib.contextmanager
     def optim_context(self, model: nn.Module) -> Iterator[None]:
-        device_type = next(model.parameters()).device.type
-        with super().optim_context(model), torch.autocast(device_type=device_type, dtype=self.cast_dtype):
+        device = next(model.parameters()).device
+        choice = self.resolve(device)
+        cast = (
+            torch.autocast(device_type=device.type, dtype=choice.dtype)
+            if choice.dtype is not None
+            else contextlib.nullcontext()
+        )
+        with super().optim_context(model), cast:
             yield

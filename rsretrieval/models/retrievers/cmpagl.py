@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from mmengine.dist import all_gather, get_world_size
 from mmengine.logging import MMLogger
-from mmengine.utils import ProgressBar
 from torch import nn
 from torch.distributed.nn.functional import all_gather as all_gather_with_grad
 
 from rsretrieval.registry import FUSION_HEADS, LOSSES, MODELS
+from rsretrieval.utils.progress import Progress
 
 from ..utils import FeatureQueue, MomentumCopy
 from .two_tower import TwoTowerRetriever
@@ -191,12 +191,12 @@ class CMPAGL(TwoTowerRetriever):
             return super().similarity(img_emb, txt_emb)
         n_img, n_txt = img_feats['tokens'].shape[0], txt_feats['tokens'].shape[0]
         scores = torch.empty(n_img, n_txt, device=img_feats['tokens'].device)
-        bar = ProgressBar(n_img) if progress else None
+        bar = Progress(n_img, 'match-head scores: images', bar=progress)  # a log line every 30 s otherwise
         all_txt = torch.arange(n_txt, device=scores.device)
         for i in range(n_img):
             scores[i] = self.match_scores(img_feats, txt_feats, torch.full_like(all_txt, i), all_txt)
-            if bar is not None:
-                bar.update()
+            bar.update()
+        bar.close()
         return scores
 
     # ----------------------------------------------------------------- training
