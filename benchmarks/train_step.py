@@ -44,7 +44,7 @@ from paper_size import use_random_bert_base  # noqa: E402
 BACKBONES = {
     'gswin': 'gswin',  # the paper's Gswin, from the model config's `image_backbones`
     'swin-t': dict(type='Swin'),  # timm Swin-T (depths 2-2-6-2, window 8) at 256x256
-    'swin-gswin-layout': 'swin',  # Swin blocks in Gswin's stage layout (Table VII's comparison)
+    'swin-gswin-layout': 'swin_gswin_layout',  # Swin blocks in Gswin's 1-1-3-1 stage layout (an extra row)
 }
 WORDS = (
     'many green trees are planted around the white buildings near a parking lot with cars some boats are '

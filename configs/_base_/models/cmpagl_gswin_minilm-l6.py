@@ -11,6 +11,18 @@
 # `*_gswin_layout` variants put Swin / GCViT blocks in Gswin's 1-1-3-1 stages (an extra row:
 # timm shifts only odd Swin blocks and uses global attention only in odd GCViT blocks, so at
 # 1-1-3-1 one block of six is shifted / global).
+_swin_t = dict(
+    type='Swin',
+    img_size=256,
+    window_size=8,
+    embed_dim=96,
+    depths=(2, 2, 6, 2),
+    num_heads=(3, 6, 12, 24),
+    drop_path_rate=0.1,
+)
+_gcvit_xxt = dict(
+    type='GCViT', img_size=256, embed_dim=64, depths=(2, 2, 6, 2), num_heads=(2, 4, 8, 16), drop_path_rate=0.1
+)
 image_backbones = dict(
     gswin=dict(
         type='Gswin',
@@ -23,30 +35,10 @@ image_backbones = dict(
         drop_path_rate=0.1,
     ),
     vit=dict(type='ViT', img_size=256, patch_size=16, embed_dim=768, depth=12, num_heads=12, drop_path_rate=0.1),
-    swin=dict(
-        type='Swin',
-        img_size=256,
-        window_size=8,
-        embed_dim=96,
-        depths=(2, 2, 6, 2),
-        num_heads=(3, 6, 12, 24),
-        drop_path_rate=0.1,
-    ),
-    gcvit=dict(
-        type='GCViT', img_size=256, embed_dim=64, depths=(2, 2, 6, 2), num_heads=(2, 4, 8, 16), drop_path_rate=0.1
-    ),
-    swin_gswin_layout=dict(
-        type='Swin',
-        img_size=256,
-        window_size=8,
-        embed_dim=96,
-        depths=(1, 1, 3, 1),
-        num_heads=(3, 6, 12, 24),
-        drop_path_rate=0.1,
-    ),
-    gcvit_gswin_layout=dict(
-        type='GCViT', img_size=256, embed_dim=96, depths=(1, 1, 3, 1), num_heads=(3, 6, 12, 24), drop_path_rate=0.1
-    ),
+    swin=_swin_t,
+    gcvit=_gcvit_xxt,
+    swin_gswin_layout=dict(_swin_t, depths=(1, 1, 3, 1)),
+    gcvit_gswin_layout=dict(_gcvit_xxt, embed_dim=96, depths=(1, 1, 3, 1), num_heads=(3, 6, 12, 24)),
 )
 text_weights = 'minilm-l6'  # a packaged name or a local Hugging Face BERT folder
 model = dict(
