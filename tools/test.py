@@ -9,11 +9,9 @@ import os.path as osp
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402  (light: torch loads after the checks)
 
-from rsretrieval.utils import add_common_args, finish_distributed, load_config, register_all_modules  # noqa: E402
+from rsretrieval.cli import add_common_args, check_inputs, fail  # noqa: E402
 
 RERANK_TYPES = {'none': 'NoRerank', 'mr': 'MR', 'smr': 'SMR', 'itm': 'ITMRerank'}
 
@@ -41,22 +39,43 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='encode under bf16 autocast where the hardware runs it natively (scores and ranking stay fp32)',
     )
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help="also log mmengine's environment, config and hook table (left out by default: results first)",
+    )
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    if not osp.isfile(args.checkpoint):
-        parser.error(f'checkpoint not found: {args.checkpoint}')
     if args.out and not args.out.endswith('.npz'):
         parser.error(f'--out must name a .npz file, got {args.out}')
     if args.rerank_options and not args.rerank:
         parser.error('--rerank-options needs --rerank')
+    check_inputs(config=args.config, checkpoints=(args.checkpoint,))
     return args
 
 
 def main() -> None:
     args = parse_args()
+    # the slow imports (torch, the models), after the arguments are known to be usable
+    from mmengine.dist import is_main_process
+    from mmengine.runner import Runner
+
+    from rsretrieval.utils import (
+        CheckpointError,
+        ConfigError,
+        finish_distributed,
+        load_checkpoint_into_runner,
+        load_config,
+        quiet_runner,
+        register_all_modules,
+    )
+
     register_all_modules(init_default_scope=False)
-    cfg = load_config(args)
+    try:
+        cfg = load_config(args)
+    except ConfigError as err:
+        fail(str(err))
     cfg.load_from, cfg.resume = None, False
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, autocast='auto')
@@ -65,10 +84,14 @@ def main() -> None:
     if args.rerank:
         reranker = dict(type=RERANK_TYPES[args.rerank], **args.rerank_options)
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, reranker=reranker)
-    runner = Runner.from_cfg(cfg)
-    # Strict: a checkpoint that does not fit the config's model is an error, not a
-    # partly random model (mmengine's load_from is non-strict).
-    runner.load_checkpoint(args.checkpoint, map_location='cpu', strict=True)
+    with quiet_runner(cfg, enabled=not args.verbose):
+        runner = Runner.from_cfg(cfg)
+    # strict: a checkpoint that does not fit the config's model is an error (one line that
+    # says which architecture it holds), not a partly random model
+    try:
+        load_checkpoint_into_runner(runner, args.checkpoint)
+    except CheckpointError as err:
+        fail(str(err))
     metrics = runner.test()
     if args.dump_metrics and is_main_process():
         os.makedirs(osp.dirname(osp.abspath(args.dump_metrics)), exist_ok=True)

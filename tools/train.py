@@ -7,9 +7,7 @@ import os
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
-from mmengine.runner import Runner  # noqa: E402
-
-from rsretrieval.utils import add_common_args, finish_distributed, load_config, register_all_modules  # noqa: E402
+from rsretrieval.cli import add_common_args, check_inputs, fail  # noqa: E402  (light: no torch)
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,13 +29,22 @@ def parse_args() -> argparse.Namespace:
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    check_inputs(config=args.config, checkpoints=(args.resume,) if args.resume not in (None, 'auto') else ())
     return args
 
 
 def main() -> None:
     args = parse_args()
+    # the slow imports (torch, the models), after the arguments are known to be usable
+    from mmengine.runner import Runner
+
+    from rsretrieval.utils import ConfigError, finish_distributed, load_config, register_all_modules
+
     register_all_modules(init_default_scope=False)
-    cfg = load_config(args)
+    try:
+        cfg = load_config(args)
+    except ConfigError as err:
+        fail(str(err))
     if args.amp:
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
         cfg.optim_wrapper.dtype = 'auto'

@@ -8,12 +8,12 @@ from collections.abc import Iterator, Sequence
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
+from mmengine.logging import MMLogger
 from torch.utils.data import DataLoader, Dataset
 
 from rsretrieval.models.retrievers import BaseRetriever
 from rsretrieval.registry import MODELS
-from rsretrieval.utils import load_checkpoint_file, merge_cfg_options, register_all_modules
-from rsretrieval.utils.checkpoint import extract_state_dict
+from rsretrieval.utils import load_model_weights, merge_cfg_options, read_config, register_all_modules
 
 
 def init_model(
@@ -26,7 +26,9 @@ def init_model(
 
     The checkpoint is read with ``torch.load(weights_only=True)`` (or as
     safetensors) and must fit the model exactly: a missing or unexpected key is
-    an error, not a partly random model.
+    an error (``CheckpointError``, one line naming the architectures and the
+    keys), not a partly random model. A config that cannot be read, or an
+    option it cannot take, raises ``ConfigError``.
 
     Args:
         config: Config file or object.
@@ -37,18 +39,13 @@ def init_model(
             ``text_weights`` propagate).
     """
     register_all_modules()
-    cfg = Config.fromfile(str(config)) if not isinstance(config, Config) else config
+    cfg = read_config(str(config)) if not isinstance(config, Config) else config
     cfg = merge_cfg_options(cfg, cfg_options)
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        state = extract_state_dict(load_checkpoint_file(checkpoint))
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise RuntimeError(
-                f'{checkpoint} does not fit the model of {getattr(cfg, "filename", "the config")}: '
-                f'missing keys {missing[:5]}{" ..." if len(missing) > 5 else ""}, '
-                f'unexpected keys {unexpected[:5]}{" ..." if len(unexpected) > 5 else ""}'
-            )
+        load_model_weights(model, checkpoint)  # exact: a CheckpointError says what does not fit, in one line
+        # the build may have logged pretrained initialisations (text layers): they are overwritten now
+        MMLogger.get_current_instance().info(f'Weights then loaded from {checkpoint}')
     else:
         model.init_weights()
     model.cfg = cfg

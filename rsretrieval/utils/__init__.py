@@ -1,10 +1,39 @@
-from .checkpoint import load_checkpoint_file, load_weights, restore_history_buffers, to_safe_types
-from .config import add_common_args, finish_distributed, load_config, merge_cfg_options, setup_distributed
+from .checkpoint import (
+    CheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+    load_checkpoint_into_runner,
+    load_model_weights,
+    load_weights,
+    mismatch_summary,
+    restore_history_buffers,
+    to_safe_types,
+)
+from .config import (
+    ConfigError,
+    add_common_args,
+    check_cfg_options,
+    finish_distributed,
+    load_config,
+    merge_cfg_options,
+    quiet_runner,
+    read_config,
+    setup_distributed,
+)
 from .precision import PrecisionChoice, cpu_bf16_support, log_precision, resolve_precision
 from .pretrained import PACKAGED_WEIGHTS, read_pretrained_tensors, resolve_pretrained
 from .setup_env import register_all_modules
 
 __all__ = [
+    'CheckpointError',
+    'ConfigError',
+    'UnsafeCheckpointError',
+    'check_cfg_options',
+    'load_checkpoint_into_runner',
+    'load_model_weights',
+    'mismatch_summary',
+    'quiet_runner',
+    'read_config',
     'PACKAGED_WEIGHTS',
     'PrecisionChoice',
     'add_common_args',

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -64,13 +65,26 @@ def restore_history_buffers(obj: Any) -> Any:
     return obj
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used, explained in one line that names the file."""
+
+
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """The file holds Python objects outside ``torch.load(weights_only=True)``'s allow-list."""
+
+
+_ANSI = re.compile(r'\x1b\[[0-9;]*m')
+
+
 def load_checkpoint_file(path: str | os.PathLike, map_location: str | torch.device = 'cpu') -> dict:
     """Load a checkpoint safely: ``.safetensors`` or ``torch.load(weights_only=True)``.
 
     Raises:
         FileNotFoundError: The file does not exist.
-        pickle.UnpicklingError: The file holds objects outside the allow-list;
-            the message names the file and the allow-list.
+        UnsafeCheckpointError: The file holds objects outside the allow-list
+            (a ``pickle.UnpicklingError``); the message names the file, the
+            object, and what to do instead of widening the allow-list.
+        CheckpointError: The file is cut short or not a checkpoint.
     """
     path = Path(path)
     if not path.is_file():
@@ -82,11 +96,115 @@ def load_checkpoint_file(path: str | os.PathLike, map_location: str | torch.devi
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise pickle.UnpicklingError(
-            f'{path}: refused to load objects outside the allow-list (tensors, Python '
-            'containers, numbers and strings). Loading stays weights_only=True; convert '
-            f'the file to plain tensors. Detail: {err}'
+        detail = _ANSI.sub('', str(err))
+        found = re.search(r'GLOBAL ([\w.]+)', detail) or re.search(r'Unsupported global: ([\w.]+)', detail)
+        what = f' ({found.group(1)})' if found else ''
+        raise UnsafeCheckpointError(
+            f'{path}: refused to load objects outside the allow-list{what}: loading stays weights_only=True, '
+            'which only reads tensors, Python containers, numbers and strings. If you trust the file, re-save '
+            'its weights as plain tensors in a separate process '
+            "(torch.save({'state_dict': sd}, 'clean.pth'), see docs/reliability.md); do not widen the "
+            'allow-list with add_safe_globals.'
         ) from err
+    except RuntimeError as err:
+        text = str(err)
+        if 'central directory' in text or 'zip archive' in text:
+            raise CheckpointError(
+                f'{path}: the checkpoint is incomplete (its zip archive is cut short, e.g. by a crash while it was '
+                'saved); use an earlier checkpoint'
+            ) from err
+        raise
+
+
+def _dict_call_keywords(node) -> dict:
+    """The keyword nodes of a ``dict(...)`` call, or {}."""
+    import ast
+
+    if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'dict':
+        return {k.arg: k.value for k in node.keywords if k.arg}
+    return {}
+
+
+def _saved_architecture(checkpoint: Mapping) -> str | None:
+    """``'CMPAGL (backbone Gswin)'`` from the config text mmengine saved in the checkpoint's
+    meta. The text is parsed, never executed (it comes from the file being checked)."""
+    import ast
+
+    cfg_text = (checkpoint.get('meta') or {}).get('cfg') if isinstance(checkpoint, Mapping) else None
+    if not isinstance(cfg_text, str):
+        return None
+    try:
+        tree = ast.parse(cfg_text)
+    except SyntaxError:
+        return None
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and any(getattr(t, 'id', None) == 'model' for t in stmt.targets):
+            model = _dict_call_keywords(stmt.value)
+            model_type = model.get('type')
+            if not isinstance(model_type, ast.Constant):
+                return None
+            backbone = _dict_call_keywords(model.get('backbone')).get('type')
+            suffix = f' (backbone {backbone.value})' if isinstance(backbone, ast.Constant) else ''
+            return f'{model_type.value}{suffix}'
+    return None
+
+
+def _architecture_of(model: torch.nn.Module) -> str:
+    backbone = getattr(model, 'backbone', None)
+    return type(model).__name__ + (f' (backbone {type(backbone).__name__})' if backbone is not None else '')
+
+
+def _key_groups(keys: list[str], n: int = 3) -> str:
+    """The first ``n`` keys, shortened to three dotted parts."""
+    shown = ['.'.join(k.split('.')[:3]) + ('...' if k.count('.') > 2 else '') for k in keys[:n]]
+    return ', '.join(shown) + (', ...' if len(keys) > n else '')
+
+
+def mismatch_summary(path: str | os.PathLike, checkpoint: Mapping, model: torch.nn.Module) -> str | None:
+    """One line on why ``checkpoint`` does not fit ``model``, or None when it fits exactly.
+
+    Names the architecture the checkpoint holds (from the config saved with it,
+    when there is one) against the one the config builds, the counts of missing,
+    unexpected and differently shaped tensors, and the first few of each.
+    """
+    state = extract_state_dict(checkpoint)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if not (missing or unexpected or shapes):
+        return None
+    saved = _saved_architecture(checkpoint)
+    holds = f'holds {saved}' if saved else f'holds {len(state)} tensors'
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of the model's {len(own)} tensors missing ({_key_groups(missing)})")
+    if unexpected:
+        parts.append(f'{len(unexpected)} unexpected ({_key_groups(unexpected)})')
+    if shapes:
+        parts.append(f'{len(shapes)} of another shape ({_key_groups(shapes)})')
+    return (
+        f"{path} does not fit the config's model: the checkpoint {holds}, the config builds {_architecture_of(model)}; "
+        + ('; '.join(parts))
+    )
+
+
+def load_model_weights(model: torch.nn.Module, path: str | os.PathLike, map_location: str = 'cpu') -> dict:
+    """Load a checkpoint into ``model`` exactly (every tensor present, none extra).
+
+    Returns:
+        The checkpoint dict (``state_dict``, ``meta``, ...).
+
+    Raises:
+        CheckpointError: One line: the file is unsafe, incomplete, or does not
+            fit the model (:func:`mismatch_summary`).
+    """
+    checkpoint = load_checkpoint_file(path, map_location)
+    problem = mismatch_summary(path, checkpoint, model)
+    if problem:
+        raise CheckpointError(problem)
+    model.load_state_dict(extract_state_dict(checkpoint), strict=True)
+    return checkpoint
 
 
 def extract_state_dict(checkpoint: Mapping, prefix: str = '') -> dict[str, torch.Tensor]:
@@ -149,3 +267,21 @@ def load_weights(
     if strict and (missing or unexpected):
         raise RuntimeError(f'{path}: missing keys {missing}, unexpected keys {unexpected}')
     return missing, unexpected
+
+
+def load_checkpoint_into_runner(runner, path: str | os.PathLike) -> dict:
+    """``runner.load_checkpoint`` for evaluation, strict, with one-line errors.
+
+    Loads with :func:`load_model_weights` (safe, exact) into the runner's model
+    (unwrapped from DDP), then calls the ``after_load_checkpoint`` hooks.
+
+    Raises:
+        CheckpointError: The file is unsafe, incomplete or does not fit.
+    """
+    from mmengine.model import is_model_wrapper
+
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    checkpoint = load_model_weights(model, path)
+    runner.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+    runner.logger.info(f'Weights loaded from {path}')
+    return checkpoint

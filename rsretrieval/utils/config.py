@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os.path as osp
+from collections.abc import Iterator
 from typing import Any
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+
+from rsretrieval.cli import add_common_args, fail  # noqa: F401  (add_common_args: re-exported)
 
 # Top-level variables that a config copies into nested keys when it is read:
 # overriding the variable with --cfg-options moves every nested copy with it.
@@ -41,6 +47,7 @@ def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
     if not options:
         return cfg
     options = dict(options)
+    check_cfg_options(cfg, options)
     moved = {name: options.pop(name) for name in PROPAGATED_VARIABLES if name in options}
     cfg.merge_from_dict(options)
     if moved:
@@ -52,22 +59,6 @@ def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
             as_dict[name] = new
         cfg = Config(as_dict, filename=cfg.filename)
     return cfg
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``tools/train.py`` and ``tools/test.py``."""
-    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. data_root=PATH train_cfg.max_epochs=2',
-    )
-    parser.add_argument(
-        '--compile', action='store_true', help='torch.compile the encoders (CompileModulesHook; first steps are slow)'
-    )
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
 def setup_distributed(cfg: Config, cuda_available: bool | None = None) -> Config:
@@ -128,8 +119,12 @@ def finish_distributed() -> None:
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    """Read ``args.config`` and apply the options of :func:`add_common_args`."""
-    cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
+    """Read ``args.config`` and apply the options of :func:`add_common_args`.
+
+    Raises:
+        ConfigError: The config cannot be read, or an option does not fit it (one line).
+    """
+    cfg = merge_cfg_options(read_config(args.config), args.cfg_options)
     cfg.launcher = args.launcher
     if getattr(args, 'compile', False):
         cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), dict(type='CompileModulesHook')]
@@ -139,3 +134,148 @@ def load_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+class ConfigError(ValueError):
+    """A config that cannot be read, or a ``--cfg-options`` key it cannot take; one line."""
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile`` with a one-line :class:`ConfigError` naming the file."""
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError as err:
+        raise ConfigError(f'config not found: {err.filename or path}') from err
+    except Exception as err:  # syntax errors, bad _base_ paths, errors raised by the config's code
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ''
+        raise ConfigError(f'config {path} cannot be read: {type(err).__name__}: {first}') from err
+
+
+#: Top-level keys the Runner reads that a config may leave out.
+RUNNER_ONLY_KEYS = frozenset({'find_unused_parameters', 'model_wrapper_cfg', 'compile', 'cfg', 'launcher'})
+
+
+def _runner_keys() -> set[str]:
+    import inspect
+
+    from mmengine.runner import Runner
+
+    return set(inspect.signature(Runner.__init__).parameters) - {'self'} | RUNNER_ONLY_KEYS
+
+
+def _registered_class(name: str):
+    """The class registered as ``name`` in any rsretrieval registry (or mmengine's), or None."""
+    from rsretrieval import registry
+
+    for reg in (
+        registry.MODELS,
+        registry.BACKBONES,
+        registry.TEXT_ENCODERS,
+        registry.FUSION_HEADS,
+        registry.LOSSES,
+        registry.RERANKERS,
+        registry.DATASETS,
+        registry.TRANSFORMS,
+        registry.HOOKS,
+        registry.LOOPS,
+        registry.METRICS,
+        registry.OPTIM_WRAPPERS,
+        registry.OPTIMIZERS,
+        registry.PARAM_SCHEDULERS,
+        registry.DATA_SAMPLERS,
+    ):
+        try:
+            cls = reg.get(name)
+        except Exception:  # a registry whose lazy import fails says nothing here
+            cls = None
+        if cls is not None:
+            return cls
+    return None
+
+
+def _closed_arguments(cls) -> set[str] | None:
+    """The constructor arguments of ``cls``, or None when it takes ``**kwargs`` (open)."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    return set(params)
+
+
+def check_cfg_options(cfg: Config, options: dict) -> None:
+    """Refuse ``--cfg-options`` keys that would be silently ignored or fail later.
+
+    - A top-level key that the config does not have and the Runner does not read
+      (``data_rot`` for ``data_root``) is refused, with the closest existing key.
+    - A nested key that is new where the enclosing dict has a ``type`` whose
+      constructor takes a fixed set of arguments (``model.no_such_key``) is
+      refused, naming the component and its closest argument. Keys the config
+      already has, and new keys of components that take ``**kwargs``, pass
+      (``model.backbone.pretrained=PATH`` sets an argument the config leaves out).
+
+    Raises:
+        ConfigError: One line naming the key.
+    """
+    import difflib
+
+    tree = cfg.to_dict()
+    runner_keys = None
+    for dotted in options:
+        parts = str(dotted).split('.')
+        top = parts[0]
+        if top not in tree:
+            runner_keys = runner_keys if runner_keys is not None else _runner_keys()
+            if top in runner_keys:
+                continue
+            known = sorted(k for k in tree if not k.startswith('_')) + sorted(runner_keys)
+            close = difflib.get_close_matches(top, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ''
+            raise ConfigError(f"--cfg-options {dotted}: the config has no top-level key '{top}'{hint}")
+        node = tree
+        for part in parts[:-1]:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = None  # a new branch: nothing to check it against
+                break
+        leaf = parts[-1]
+        if not isinstance(node, dict) or leaf in node or not isinstance(node.get('type'), str):
+            continue
+        cls = _registered_class(node['type'])
+        accepted = _closed_arguments(cls) if cls is not None else None
+        if accepted is None or leaf in accepted:
+            continue
+        close = difflib.get_close_matches(leaf, sorted(accepted), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f'; it takes {", ".join(sorted(accepted))}'
+        raise ConfigError(f"--cfg-options {dotted}: {node['type']} takes no argument '{leaf}'{hint}")
+
+
+@contextlib.contextmanager
+def quiet_runner(cfg: Config, enabled: bool = True) -> Iterator[None]:
+    """Build a Runner without mmengine's environment dump, config and hook table.
+
+    Tools that evaluate, search or draw print their result first: the Runner is
+    built at ``WARNING`` level, then its logger returns to the config's level
+    (``INFO``) for what the tool itself reports. ``enabled=False`` (``--verbose``)
+    keeps mmengine's full log.
+    """
+    if not enabled:
+        yield
+        return
+    level = cfg.get('log_level', 'INFO')
+    cfg.log_level = 'WARNING'
+    try:
+        yield
+    finally:
+        cfg.log_level = level
+        numeric = logging.getLevelName(level) if isinstance(level, str) else level
+        logger = MMLogger.get_current_instance()
+        logger.setLevel(numeric)
+        for handler in logger.handlers:
+            handler.setLevel(numeric)

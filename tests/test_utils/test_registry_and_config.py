@@ -2,6 +2,7 @@ import pickle
 
 import pytest
 import torch
+from conftest import REPO
 from mmengine.config import Config
 
 from rsretrieval.registry import BACKBONES, DATASETS, LOSSES, METRICS, MODELS, RERANKERS, TEXT_ENCODERS
@@ -62,3 +63,31 @@ def test_checkpoint_with_foreign_objects_is_refused(tmp_path):
     torch.save({'state_dict': {}, 'obj': Foreign()}, tmp_path / 'bad.pth')
     with pytest.raises(pickle.UnpicklingError, match='bad.pth: refused to load objects outside the allow-list'):
         load_checkpoint_file(tmp_path / 'bad.pth')
+
+
+def test_cfg_options_refuse_keys_that_would_be_ignored():
+    from mmengine.config import Config
+
+    from rsretrieval.utils import ConfigError
+
+    cfg = Config.fromfile(str(REPO / 'configs' / 'cmpagl_demo.py'))
+    with pytest.raises(ConfigError, match="no top-level key 'data_rot'; did you mean 'data_root'"):
+        merge_cfg_options(cfg, {'data_rot': '/x'})
+    with pytest.raises(ConfigError, match="CMPAGL takes no argument 'no_such_key'"):
+        merge_cfg_options(cfg, {'model.no_such_key': 3})
+    with pytest.raises(ConfigError, match="ITCLoss takes no argument 'temprature'; did you mean 'temperature'"):
+        merge_cfg_options(cfg, {'model.itc.temprature': 0.1})
+    # keys the config has, constructor arguments it leaves out, keys the Runner reads, and
+    # new keys of components that take **kwargs all pass
+    merged = merge_cfg_options(
+        cfg,
+        {
+            'data_root': '/data',
+            'model.backbone.pretrained': '/w.pth',
+            'find_unused_parameters': True,
+            'train_dataloader.dataset.indices': 8,
+            'train_cfg.max_epochs': 1,
+        },
+    )
+    assert merged.model.backbone.pretrained == '/w.pth' and merged.train_dataloader.dataset.indices == 8
+    assert merged.train_dataloader.dataset.data_root == '/data'
