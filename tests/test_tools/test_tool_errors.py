@@ -29,6 +29,12 @@ def _fail(*args, timeout=300):
         (['tools/test.py', 'configs', 'x.pth'], 'config is a folder, not a file: configs'),
         (['tools/train.py', 'configs/nope.py'], 'config not found: configs/nope.py'),
         (['tools/train.py', 'configs/cmpagl_demo.py', '--resume', 'gone.pth'], 'checkpoint not found: gone.pth'),
+        (['tools/misc/run_seeds.py', 'configs/nope.py'], 'config not found: configs/nope.py'),
+        (['tools/analysis_tools/count_params.py', 'configs/nope.py'], 'config not found: configs/nope.py'),
+        (
+            ['tools/analysis_tools/complexity.py', 'configs/cmpagl_demo.py', '--checkpoint', 'no.pth'],
+            'checkpoint not found: no.pth',
+        ),
     ],
 )
 def test_missing_inputs_are_reported_before_the_slow_imports(args, message):

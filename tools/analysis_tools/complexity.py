@@ -21,11 +21,9 @@ import os
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402  (light: torch loads after the checks)
 
-from rsretrieval.analysis import count_parameters, flops_per_item, time_evaluation, time_pair  # noqa: E402
-from rsretrieval.apis import init_model  # noqa: E402
+from rsretrieval.cli import check_inputs, fail  # noqa: E402
 
 TEST_SETS = {'rsicd': (1093, 5465), 'rsitmd': (452, 2260), 'ucm': (210, 1050), 'sydney': (58, 290)}
 
@@ -34,7 +32,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="A config's parameters, FLOPs, evaluation and inference time")
     parser.add_argument('config')
     parser.add_argument('--checkpoint', help='weights to load (the cost does not depend on them)')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
     parser.add_argument('--sets', nargs='*', default=['rsicd', 'rsitmd', 'ucm'], choices=sorted(TEST_SETS))
     parser.add_argument('--image-batch', type=int, default=64)
     parser.add_argument('--text-batch', type=int, default=256)
@@ -42,7 +40,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
     parser.add_argument('--json', help='also write the figures to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
-    return parser.parse_args()
+    args = parser.parse_args()
+    check_inputs(config=args.config, checkpoints=(args.checkpoint,) if args.checkpoint else ())
+    return args
 
 
 def _image_size(cfg) -> tuple[int, int]:
@@ -55,11 +55,21 @@ def _image_size(cfg) -> tuple[int, int]:
 
 def main() -> None:
     args = parse_args()
-    model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+    import torch
+
+    from rsretrieval.analysis import count_parameters, flops_per_item, time_evaluation, time_pair
+    from rsretrieval.apis import init_model
+    from rsretrieval.utils import CheckpointError, ConfigError
+
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        model = init_model(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
+    except (ConfigError, CheckpointError) as err:
+        fail(str(err))
     size = _image_size(model.cfg)
     params = count_parameters(model)
-    report = dict(config=args.config, device=str(args.device), image_size=list(size), parameters=params)
-    print(f'{args.config} on {args.device}, images {size[0]}x{size[1]}')
+    report = dict(config=args.config, device=device, image_size=list(size), parameters=params)
+    print(f'{args.config} on {device}, images {size[0]}x{size[1]}')
     print(f'parameters: {params["total"] / 1e6:.2f} M total, {params["inference"] / 1e6:.2f} M at inference')
     if not args.no_flops:
         flops = flops_per_item(model, size)

@@ -16,11 +16,9 @@ import os.path as osp
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402  (light: torch loads after the checks)
 
-from rsretrieval.analysis import INFERENCE_MODULES, count_parameters  # noqa: E402
-from rsretrieval.registry import MODELS  # noqa: E402
-from rsretrieval.utils import merge_cfg_options, register_all_modules, resolve_pretrained  # noqa: E402
+from rsretrieval.cli import check_inputs, fail  # noqa: E402
 
 
 def _drop_pretrained(node) -> None:
@@ -30,6 +28,8 @@ def _drop_pretrained(node) -> None:
     stays 384 wide); one that does not leaves the ``BertConfig`` defaults,
     which are bert-base-uncased's.
     """
+    from rsretrieval.utils import resolve_pretrained
+
     if isinstance(node, dict):
         if node.get('pretrained'):
             try:
@@ -51,8 +51,16 @@ def main() -> None:
     parser.add_argument('--random-init', action='store_true', help='build without loading pretrained weights')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args()
+    check_inputs(config=args.config)
+    from rsretrieval.analysis import INFERENCE_MODULES, count_parameters
+    from rsretrieval.registry import MODELS
+    from rsretrieval.utils import ConfigError, merge_cfg_options, read_config, register_all_modules
+
     register_all_modules()
-    cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
+    try:
+        cfg = merge_cfg_options(read_config(args.config), args.cfg_options)
+    except ConfigError as err:
+        fail(str(err))
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
     if args.random_init:
         _drop_pretrained(model_cfg)

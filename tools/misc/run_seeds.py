@@ -22,9 +22,7 @@ import os.path as osp
 import subprocess
 import sys
 
-from mmengine.config import Config
-
-from rsretrieval.evaluation import aggregate_seeds, seeds_markdown
+from rsretrieval.cli import check_inputs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -51,6 +49,7 @@ def parse_args() -> argparse.Namespace:
         parser.error(f'--seeds repeats a seed: {args.seeds}')
     if args.work_dir is None:
         args.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0] + '_seeds')
+    check_inputs(config=args.config)
     return args
 
 
@@ -114,6 +113,10 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, float]:
 
 def main() -> None:
     args = parse_args()
+    from mmengine.config import Config
+
+    from rsretrieval.evaluation import aggregate_seeds, seeds_markdown
+
     results = {seed: run_seed(args, seed) for seed in args.seeds}
     title = f'{osp.basename(args.config)}, seeds {", ".join(map(str, args.seeds))}'
     # a protocol label of the config (e.g. a checkpoint selected on the test split) stays with the numbers
