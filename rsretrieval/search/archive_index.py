@@ -3,23 +3,30 @@
 Folder layout (no pickle anywhere: JSON, ``.npy`` read with ``allow_pickle=False``,
 and faiss's own binary format)::
 
-    meta.json             format version, embedding width, image root, the model
+    meta.json             format version, embedding width, image root, the model,
+                          the files left out as unreadable (``skipped``)
     shard_00000.json      image paths of the shard, relative to the image root
     shard_00000.npy       (n, E) float32 L2-normalised embeddings, same order
     ann.faiss             optional approximate-search index over all shards
 
 A shard is written to temporary names and renamed, ``.npy`` last, so an
 interrupted indexing run leaves only complete shards and resumes after them.
+Shards may hold any number of images: an interrupted run saves the images it
+had encoded as a shorter shard.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+
+from rsretrieval.datasets.transforms import read_rgb
 
 FORMAT_VERSION = 1
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff')
@@ -45,6 +52,51 @@ def find_images(root: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXT
             if name.lower().endswith(extensions):
                 found.append((Path(folder) / name).relative_to(root).as_posix())
     return sorted(found)
+
+
+def unreadable_images(
+    root: str | os.PathLike,
+    paths: Sequence[str],
+    decode: bool = False,
+    on_checked: Callable[[int], None] | None = None,
+) -> list[tuple[str, str]]:
+    """The files of ``paths`` (relative to ``root``) that cannot be read as images.
+
+    Args:
+        root: The folder ``paths`` are relative to.
+        paths: The files to check.
+        decode: Decode every image as indexing does (slow, finds truncated
+            files too) rather than read its header only (fast: finds files that
+            are empty, not images, of an unknown format or not readable).
+        on_checked: Called with 1 after each file (progress reporting).
+
+    Returns:
+        ``(path, reason)`` for every unreadable file, in the order of ``paths``.
+    """
+    problems = []
+    for path in paths:
+        full = str(Path(root) / path)
+        try:
+            if decode:
+                read_rgb(full)
+            else:
+                with Image.open(full) as image:
+                    if 0 in image.size:
+                        raise OSError(f'the image has size {image.size}')
+        except Exception as err:  # PIL raises many types for a broken file
+            problems.append((path, unreadable_reason(err, full)))
+        if on_checked is not None:
+            on_checked(1)
+    return problems
+
+
+def unreadable_reason(err: BaseException, full_path: str) -> str:
+    """``err``'s message without the file name it repeats (the report names the file)."""
+    text = str(err).strip()
+    message = text.splitlines()[-1] if text else type(err).__name__
+    for prefix in ('cannot load image', 'Cannot decode image'):
+        message = message.removeprefix(f'{prefix} {full_path}: ')
+    return message.replace(f" '{full_path}'", '').replace(full_path, 'the file') or type(err).__name__
 
 
 class ArchiveIndex:
@@ -99,6 +151,19 @@ class ArchiveIndex:
         folder.mkdir(parents=True, exist_ok=True)
         _atomic_write_text(meta_file, json.dumps(meta, indent=1))
         return cls(folder)
+
+    @property
+    def skipped(self) -> list[dict]:
+        """Files left out as unreadable by the last ``index --skip-unreadable``: ``[{'path', 'reason'}]``."""
+        return list(self.meta.get('skipped', []))
+
+    def set_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
+        """Record the ``(path, reason)`` of the files left out as unreadable in ``meta.json``."""
+        entries = [dict(path=path, reason=reason) for path, reason in skipped]
+        if entries == self.meta.get('skipped', []):
+            return
+        self.meta['skipped'] = entries
+        _atomic_write_text(self.folder / 'meta.json', json.dumps(self.meta, indent=1))
 
     def _shards(self) -> list[Path]:
         return sorted(self.folder.glob('shard_*.npy'))

@@ -2,7 +2,8 @@
 
 Subcommands::
 
-    index  CONFIG CHECKPOINT IMAGE_DIR INDEX_DIR     embed every image under IMAGE_DIR (resumable)
+    index  CONFIG CHECKPOINT IMAGE_DIR INDEX_DIR     embed every image under IMAGE_DIR (resumable:
+                                                     Ctrl-C saves what was encoded, rerun to resume)
     search INDEX_DIR "query" ["query" ...]           text -> images, over an index
     search-image CONFIG CHECKPOINT IMAGE [IMAGE ...] --captions FILE    image -> captions
 """
@@ -10,12 +11,17 @@ Subcommands::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
@@ -23,10 +29,17 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 
-from .archive_index import ArchiveIndex, ArchiveIndexError, find_images  # noqa: E402
+from .archive_index import (  # noqa: E402
+    ArchiveIndex,
+    ArchiveIndexError,
+    find_images,
+    unreadable_images,
+    unreadable_reason,
+)
 from .render import Hit, results_grid, results_html, results_table  # noqa: E402
 
 ANN_AUTO_THRESHOLD = 100_000  # images from which `--ann auto` builds an HNSW index
+PROGRESS_EVERY = 30.0  # seconds between two progress lines when stdout is not a terminal
 
 
 def _sha256(path: str) -> str:
@@ -43,18 +56,231 @@ def _model(config: str, checkpoint: str, device: str, cfg_options: dict | None):
     return init_model(config, checkpoint, device=device, cfg_options=cfg_options)
 
 
+# ----------------------------------------------------------------------- progress
+def format_duration(seconds: float) -> str:
+    """``'41 s'`` (up to 99 s), ``'12 min 05 s'``, ``'3 h 02 min'``."""
+    s = max(0, round(seconds))
+    if s < 100:
+        return f'{s} s'
+    if s < 3600:
+        return f'{s // 60} min {s % 60:02d} s'
+    return f'{s // 3600} h {s % 3600 // 60:02d} min'
+
+
+class Progress:
+    """Progress of a long loop: mmengine's bar on a terminal, otherwise a line now and then.
+
+    Redirected to a file, a bar would write a line per update; instead a line
+    such as ``indexed 320/704 images, 41 s, ETA 48 s`` is printed every
+    ``every`` seconds and once at the end (:meth:`close`).
+
+    Args:
+        total: Units when the loop is over, ``done`` included.
+        verb: What the loop does to a unit (``'indexed'``, ``'checked'``).
+        done: Units already done before this run (counted, but not in the rate).
+        every: Seconds between two lines off a terminal.
+        stream: Where to write; ``sys.stdout`` by default.
+        clock: Seconds, monotonic (tests replace it).
+    """
+
+    def __init__(
+        self,
+        total: int,
+        verb: str,
+        done: int = 0,
+        every: float = PROGRESS_EVERY,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total, self.verb, self.done, self.every = total, verb, done, every
+        self.stream = stream if stream is not None else sys.stdout
+        self.clock = clock
+        self._first = done
+        self._start = self._last = clock()
+        is_tty = getattr(self.stream, 'isatty', lambda: False)()
+        self._bar = ProgressBar(total - done, file=self.stream) if is_tty and total > done else None
+        self._active = total > done
+
+    def update(self, n: int = 1) -> None:
+        """``n`` more units done."""
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        elif self._active and self.clock() - self._last >= self.every and self.done < self.total:
+            self._line()
+
+    def line(self) -> str:
+        """The progress line: ``'indexed 320/704 images, 41 s, ETA 48 s'`` (no ETA once done)."""
+        elapsed = self.clock() - self._start
+        text = f'{self.verb} {self.done}/{self.total} images, {format_duration(elapsed)}'
+        new = self.done - self._first
+        if 0 < new and self.done < self.total:
+            text += f', ETA {format_duration(elapsed / new * (self.total - self.done))}'
+        return text
+
+    def _line(self) -> None:
+        print(self.line(), file=self.stream, flush=True)
+        self._last = self.clock()
+
+    def close(self) -> None:
+        """End the bar's line, or print the last progress line; only once."""
+        if self._bar is not None:
+            print(file=self.stream, flush=True)
+        elif self._active:
+            self._line()
+        self._bar, self._active = None, False
+
+
 # -------------------------------------------------------------------------- index
-def cmd_index(args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back until the block is over (then raise it), so that a write completes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+class _ShardWriter:
+    """Collects embedded batches and saves them as one shard of the index."""
+
+    def __init__(self) -> None:
+        self.index: ArchiveIndex | None = None
+        self.pending: list[tuple[list[str], torch.Tensor]] = []
+        self.saved = 0  # images saved by this run
+
+    def add(self, paths: list[str], embeddings: torch.Tensor) -> None:
+        self.pending.append((paths, embeddings))  # one append: Ctrl-C cannot split a batch
+
+    def flush(self) -> None:
+        """Save what is pending as a shard (possibly a short one); Ctrl-C waits for the write."""
+        if not self.pending or self.index is None:
+            return
+        with _sigint_deferred():
+            paths = [p for batch, _ in self.pending for p in batch]
+            self.index.add(paths, torch.cat([emb for _, emb in self.pending]))
+            self.saved += len(paths)
+            self.pending = []
+
+
+def _embedding_width(model) -> int:
+    """The width of the model's shared embedding space (text and image embeddings match)."""
+    from rsretrieval.apis import embed_texts
+
+    return int(embed_texts(model, ['width probe']).shape[1])
+
+
+def _load_problems(model, root: Path, paths: list[str]) -> list[tuple[str, str]]:
+    """Run the model's test pipeline on each of ``paths``: ``(path, reason)`` of those that fail."""
+    from rsretrieval.apis import build_test_pipeline
+
+    pipeline = build_test_pipeline(model.cfg)
+    problems = []
+    for i, path in enumerate(paths):
+        full = str(root / path)
+        try:
+            pipeline(dict(img_path=full, sample_idx=i, image_id=i))
+        except Exception as err:  # whatever the pipeline raises, the file is what failed
+            problems.append((path, unreadable_reason(err, full)))
+    return problems
+
+
+def _embed(
+    model, root: Path, paths: list[str], batch_size: int, workers: int, failed: list[tuple[str, str]]
+) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """Embed ``paths`` (relative to ``root``) in batches: yields ``(paths, embeddings)``.
+
+    A batch that cannot be loaded is checked image by image: its unreadable
+    files are appended to ``failed`` with the reason, the others are embedded
+    again with the images after them.
+    """
     from rsretrieval.apis import iter_image_embeddings
 
-    folder = Path(args.index_dir)
+    pending = list(paths)
+    while pending:
+        n = 0
+        try:
+            for batch, emb in iter_image_embeddings(model, [str(root / p) for p in pending], batch_size, workers):
+                yield pending[n : n + len(batch)], emb
+                n += len(batch)
+            return
+        except RuntimeError:  # the loader's error for a file; or another failure, raised again
+            found = _load_problems(model, root, pending[n : n + batch_size])
+            if not found:
+                raise
+            failed.extend(found)
+            bad = {path for path, _ in found}
+            pending = [p for p in pending[n:] if p not in bad]
+
+
+def _unreadable_report(problems: list[tuple[str, str]]) -> str:
+    return '\n'.join(f'  {path}: {reason}' for path, reason in problems)
+
+
+def _unreadable_error(root: Path, problems: list[tuple[str, str]], status: str) -> SystemExit:
+    return SystemExit(
+        f'error: {len(problems)} unreadable image file{"s" if len(problems) > 1 else ""} under {root} '
+        f'({status}):\n{_unreadable_report(problems)}\n'
+        'fix or remove them and rerun, or pass --skip-unreadable to index the other images'
+    )
+
+
+def _clear_index(folder: Path) -> None:
+    for f in folder.glob('*'):
+        if f.name == 'meta.json' or f.name.startswith('shard_') or f.name.startswith('ann.faiss'):
+            f.unlink()
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    """``index``: embed the images of a folder that the index lacks.
+
+    Ctrl-C saves the images encoded so far as a shard, prints how many and
+    exits with code 130; the same command then resumes.
+    """
+    writer = _ShardWriter()
+    try:
+        _index(args, writer)
+    except KeyboardInterrupt:
+        try:
+            writer.flush()
+        except KeyboardInterrupt:  # another Ctrl-C: it waited for the write, which is complete
+            pass
+        if sys.stdout.isatty():
+            print(flush=True)  # end the progress bar's line
+        print(f'interrupted: {writer.saved} images saved; rerun the same command to resume', file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _index(args: argparse.Namespace, writer: _ShardWriter) -> None:
+    folder, root = Path(args.index_dir), Path(args.image_dir)
     if args.rebuild and folder.exists():
-        for f in folder.glob('*'):
-            if f.name == 'meta.json' or f.name.startswith('shard_') or f.name.startswith('ann.faiss'):
-                f.unlink()
-    images = find_images(args.image_dir)
+        _clear_index(folder)
+    images = find_images(root)
     if not images:
-        raise SystemExit(f'no image (JPEG, PNG, TIFF) under {args.image_dir}')
+        raise SystemExit(f'no image (JPEG, PNG, TIFF) under {root}')
+    done = set(ArchiveIndex(folder).paths()) if (folder / 'meta.json').is_file() else set()
+    todo = [p for p in images if p not in done]
+    gone = len(done - set(images))
+    print(f'{len(images)} images under {root}: {len(done)} already indexed, {len(todo)} to encode', flush=True)
+    if gone:
+        print(f'warning: {gone} indexed images are no longer in {root} (kept; --rebuild drops them)')
+    unreadable = unreadable_images(root, todo)  # headers only: fast
+    if unreadable and not args.skip_unreadable:
+        # the run stops before encoding: decode the other files too, so that one run lists every bad file
+        named = {path for path, _ in unreadable}
+        rest = [p for p in todo if p not in named]
+        progress = Progress(len(rest), 'checked')
+        unreadable += unreadable_images(root, rest, decode=True, on_checked=progress.update)
+        progress.close()
+        raise _unreadable_error(root, sorted(unreadable), 'nothing was encoded')
+
     model = _model(args.config, args.checkpoint, args.device, args.cfg_options)
     info = dict(
         config=str(Path(args.config).resolve()),
@@ -62,35 +288,45 @@ def cmd_index(args: argparse.Namespace) -> None:
         checkpoint_sha256=_sha256(args.checkpoint),
         cfg_options=args.cfg_options or {},
     )
-    root = Path(args.image_dir)
-    probe = next(iter_image_embeddings(model, [str(root / images[0])]))[1]  # the embedding width
-    index = ArchiveIndex.create(folder, args.image_dir, probe.shape[1], info)
-    done = set(index.paths())
-    todo = [p for p in images if p not in done]
-    gone = len(done - set(images))
-    print(f'{len(images)} images under {args.image_dir}: {len(done)} already indexed, {len(todo)} to encode')
-    if gone:
-        print(f'warning: {gone} indexed images are no longer in {args.image_dir} (kept; --rebuild drops them)')
+    index = writer.index = ArchiveIndex.create(folder, root, _embedding_width(model), info)
+    named = {path for path, _ in unreadable}
+    good = [p for p in todo if p not in named]
     start = time.perf_counter()
-    bar = ProgressBar(len(todo)) if todo else None
-    for s in range(0, len(todo), args.shard_size):
-        shard = todo[s : s + args.shard_size]
-        embs = []
-        for paths, emb in iter_image_embeddings(model, [str(root / p) for p in shard], args.batch_size, args.workers):
-            embs.append(emb)
-            for _ in paths:
-                bar.update()
-        index.add(shard, torch.cat(embs))
-    if bar is not None:
-        print()
+    failed = _encode(model, root, good, args, writer, Progress(len(done) + len(good), 'indexed', done=len(done)))
+    unreadable = sorted(unreadable + failed)
+    if unreadable and not args.skip_unreadable:
+        raise _unreadable_error(root, unreadable, f'the other {writer.saved} new images are indexed')
+
     n = len(index)
     ann = args.ann if args.ann != 'auto' else ('hnsw' if n >= ANN_AUTO_THRESHOLD else 'none')
-    if ann != 'none' and (todo or not index.has_ann):
+    if ann != 'none' and (writer.saved or not index.has_ann):
         index.build_ann(ann)
+    index.set_skipped(unreadable)
     elapsed = time.perf_counter() - start
-    rate = f', {len(todo) / elapsed:.1f} images/s' if todo and elapsed > 0 else ''
+    rate = f', {writer.saved / elapsed:.1f} images/s' if writer.saved and elapsed > 0 else ''
     backend = 'faiss ' + ann if index.has_ann else 'exact search'
     print(f'index {folder}: {n} images, {index.meta["embed_dim"]}-d, {backend}{rate}')
+    if unreadable:
+        print(f'skipped {len(unreadable)} unreadable image files (listed in {folder / "meta.json"}):')
+        print(_unreadable_report(unreadable))
+
+
+def _encode(
+    model, root: Path, paths: list[str], args: argparse.Namespace, writer: _ShardWriter, progress: Progress
+) -> list[tuple[str, str]]:
+    """Embed ``paths`` into the index, a shard per ``args.shard_size`` images: the unreadable files."""
+    failed: list[tuple[str, str]] = []
+    total = progress.total
+    for s in range(0, len(paths), args.shard_size):
+        shard = paths[s : s + args.shard_size]
+        for batch, emb in _embed(model, root, shard, args.batch_size, args.workers, failed):
+            writer.add(batch, emb)
+            progress.total = total - len(failed)
+            progress.update(len(batch))
+        writer.flush()
+    progress.total = total - len(failed)
+    progress.close()
+    return failed
 
 
 # ------------------------------------------------------------------------- search
@@ -107,9 +343,18 @@ def _write_outputs(args: argparse.Namespace, results: list, images: bool, query_
         print(f'wrote {args.json}')
 
 
+def _check_queries(queries: list[str]) -> None:
+    """Refuse an empty or blank query (it would match every image equally badly)."""
+    for n, query in enumerate(queries, 1):
+        if not query.strip():
+            which = f'query {n} of {len(queries)}' if len(queries) > 1 else 'the query'
+            raise SystemExit(f'error: {which} is empty: give a text to search for, e.g. "a bridge over a river"')
+
+
 def cmd_search(args: argparse.Namespace) -> None:
     from rsretrieval.apis import embed_texts
 
+    _check_queries(args.queries)
     index = ArchiveIndex(args.index_dir)
     recorded = index.meta['model']
     config = args.config or recorded['config']
@@ -177,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('image_dir', help='searched recursively for .jpg .jpeg .png .tif .tiff')
     p.add_argument('index_dir', help='index folder (created, or resumed when it exists)')
     p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--shard-size', type=int, default=4096, help='images per saved shard (what an interruption loses)')
+    p.add_argument('--shard-size', type=int, default=4096, help='images per saved shard (a crash loses at most one)')
     p.add_argument('--workers', type=int, default=0, help='image-loading worker processes')
     p.add_argument(
         '--ann',
@@ -186,6 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f'faiss index: hnsw (approximate), flat (exact), none; auto = hnsw from {ANN_AUTO_THRESHOLD:,} images',
     )
     p.add_argument('--rebuild', action='store_true', help='drop what the index holds and start again')
+    p.add_argument(
+        '--skip-unreadable',
+        action='store_true',
+        help='index the other images when some files cannot be read; they are listed, and recorded in meta.json',
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser('search', help='text -> images over an index')
@@ -224,6 +474,9 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except (ArchiveIndexError, FileNotFoundError, NotADirectoryError) as err:
         raise SystemExit(f'error: {err}') from None
+    except KeyboardInterrupt:  # `index` handles its own: it saves what it encoded
+        print('interrupted', file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == '__main__':

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from PIL import Image, ImageDraw, ImageFont
 
 from rsretrieval.datasets.transforms import read_rgb
+
+RANK_SCORE_GAP = 10  # pixels between a tile's rank and its score
 
 
 @dataclass
@@ -78,22 +81,62 @@ def results_html(
     return '\n'.join(parts)
 
 
-def results_grid(results: Sequence[tuple[str, Sequence[Hit]]], tile: int = 160, label: int = 18) -> Image.Image:
-    """A PNG-ready grid: one row per text query, its top images left to right, rank and score under each.
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's bundled scalable font at ``size`` px (its bitmap font, whose space is 2 px
+    wide, where FreeType is missing)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):
+        return ImageFont.load_default()
 
-    The query text is written above its row. Size: ``(cols * tile, rows * (tile + 2 * label))``.
+
+def tile_labels(hit: Hit) -> tuple[str, str, str]:
+    """The texts under a grid tile: rank (``'#1'``), score (``'0.384'``) and the file name."""
+    return f'#{hit.rank}', f'{hit.score:.3f}', PurePath(hit.item).name
+
+
+def shorten(text: str, width: float, measure: Callable[[str], float]) -> str:
+    """``text``, or its start and its (longer) end around ``'...'``, ``measure``-d no wider than ``width``.
+
+    The end is kept longer as file names differ most at their end (numbers, extension).
+    """
+    if measure(text) <= width:
+        return text
+    for keep in range(len(text) - 1, 0, -1):
+        head = keep // 3
+        short = text[:head] + '...' + text[len(text) - (keep - head) :]
+        if measure(short) <= width:
+            return short
+    return '...'
+
+
+def results_grid(results: Sequence[tuple[str, Sequence[Hit]]], tile: int = 160, label: int = 18) -> Image.Image:
+    """A PNG-ready grid: one row per text query, its top images left to right.
+
+    The query text is written above its row; under each image, its rank and
+    its score, ``RANK_SCORE_GAP`` pixels apart (a space alone is 2-3 px wide:
+    ``'#1 0.384'`` read ``#10.384``), then its file name
+    (shortened in the middle when wider than the tile). Size: ``(cols * tile, rows * (tile + 3 * label))``.
     """
     cols = max(len(hits) for _, hits in results)
-    row_h = tile + 2 * label
+    row_h = tile + 3 * label
     grid = Image.new('RGB', (cols * tile, len(results) * row_h), 'white')
     draw = ImageDraw.Draw(grid)
-    font = ImageFont.load_default()
+    font = _font(max(10, label - 5))
+
+    def measure(text: str) -> float:
+        return draw.textlength(text, font=font)
+
     for r, (query, hits) in enumerate(results):
         top = r * row_h
-        draw.text((2, top + 2), query[: tile * cols // 7], fill='black', font=font)
+        draw.text((2, top + 2), shorten(query, cols * tile - 4, measure), fill='black', font=font)
         for c, h in enumerate(hits):
+            left = c * tile
             image = _thumbnail(h.item, tile)
-            x = c * tile + (tile - image.width) // 2
-            grid.paste(image, (x, top + label + (tile - image.height) // 2))
-            draw.text((c * tile + 2, top + label + tile + 2), f'#{h.rank} {h.score:.3f}', fill='black', font=font)
+            grid.paste(image, (left + (tile - image.width) // 2, top + label + (tile - image.height) // 2))
+            rank, score, name = tile_labels(h)
+            y = top + label + tile + 2
+            draw.text((left + 2, y), rank, fill='black', font=font)
+            draw.text((left + 2 + measure(rank) + RANK_SCORE_GAP, y), score, fill='black', font=font)
+            draw.text((left + 2, y + label), shorten(name, tile - 4, measure), fill='dimgray', font=font)
     return grid

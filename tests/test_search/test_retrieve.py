@@ -159,7 +159,7 @@ def test_search_grid_png_has_the_expected_size(tmp_path, demo_root, tiny):
     grid = tmp_path / 'grid.png'
     _retrieve('search', index_dir, 'planes', 'a river', '--topk', '5', '--grid', grid)
     with Image.open(grid) as image:
-        assert image.size == (5 * 160, 2 * (160 + 2 * 18))
+        assert image.size == (5 * 160, 2 * (160 + 3 * 18))
 
 
 def test_console_entry_point_is_installed():

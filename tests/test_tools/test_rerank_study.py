@@ -1,9 +1,11 @@
 import csv
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from rsretrieval.evaluation import save_similarity
@@ -11,13 +13,39 @@ from rsretrieval.evaluation import save_similarity
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_rerank_study_writes_the_grid_and_the_plots(tmp_path):
+def _tiny_study_inputs(n_img=8):
     rng = np.random.default_rng(0)
-    n_img = 8
     txt2img = [i // 5 for i in range(5 * n_img)]
     sims = rng.uniform(0, 1, size=(n_img, 5 * n_img)).astype(np.float32)
     sims[txt2img, np.arange(5 * n_img)] += 0.3  # a model better than chance
     img2txt = [list(range(5 * i, 5 * i + 5)) for i in range(n_img)]
+    return sims, img2txt, txt2img
+
+
+@pytest.fixture(scope='module')
+def study():
+    spec = importlib.util.spec_from_file_location('rerank_study', REPO / 'tools' / 'analysis_tools' / 'rerank_study.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('figure', ['fig6a', 'fig6b'])
+def test_legend_is_outside_the_axes(study, figure):
+    sims, img2txt, txt2img = _tiny_study_inputs()
+    rows, raw = study.run_study(sims, img2txt, txt2img, [5], study.grid_values(0.5, 2.0, 0.5))
+    fig = getattr(study, figure)(rows, raw, 5)
+    fig.draw_without_rendering()  # runs the constrained layout
+    (ax,) = fig.axes
+    legend = ax.get_legend()
+    assert legend is not None and 'no rerank' in [t.get_text() for t in legend.get_texts()]
+    axes_box, legend_box = ax.get_window_extent(), legend.get_window_extent()
+    assert legend_box.x0 >= axes_box.x1  # right of the axes: clear of the curves' ends and the raw line
+    assert legend_box.x1 <= fig.bbox.x1 and legend_box.y0 >= fig.bbox.y0  # and not cut off
+
+
+def test_rerank_study_writes_the_grid_and_the_plots(tmp_path):
+    sims, img2txt, txt2img = _tiny_study_inputs()
     npz = tmp_path / 'sims.npz'
     save_similarity(npz, sims, img2txt, txt2img)
     proc = subprocess.run(
@@ -34,5 +62,5 @@ def test_rerank_study_writes_the_grid_and_the_plots(tmp_path):
     assert all(0 <= float(r['mR']) <= 100 for r in rows)
     for name in ('fig6a_K5.png', 'fig6b_K5.png', 'fig6a_K10.png', 'fig6b_K10.png'):
         with Image.open(tmp_path / 'study' / name) as im:
-            assert im.size == (840, 540)
+            assert im.size == (1080, 540)  # 9 x 4.5 in at 120 dpi
     assert 'best SMR' in proc.stdout and 'paper default' not in proc.stdout  # (0.9, 1.9) is not in this grid

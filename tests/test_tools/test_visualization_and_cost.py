@@ -14,7 +14,7 @@ from PIL import Image
 
 from rsretrieval.evaluation import load_similarity
 from rsretrieval.registry import BACKBONES
-from rsretrieval.visualization import attention_heatmaps, overlay
+from rsretrieval.visualization import BRANCHES, attention_figure, attention_heatmaps, overlay
 from rsretrieval.visualization.retrieval_grid import GREEN, RED
 
 CONFIG = 'configs/cmpagl_demo.py'
@@ -47,28 +47,42 @@ def test_attention_heatmaps_put_windows_back_in_place():
     assert blended.shape == (64, 64, 3) and blended.dtype == np.uint8 and not np.array_equal(blended, image)
 
 
+def _figure_size(h, w, branches):
+    """Pixel size of the Fig. 7 figure of an ``h x w`` image (only the layout matters)."""
+    fig = attention_figure(np.zeros((h, w, 3), np.uint8), {b: np.zeros((2, 2)) for b in branches})
+    return tuple(int(round(v)) for v in fig.get_size_inches() * fig.dpi)
+
+
 def test_attention_map_tool_writes_one_panel_per_branch(tmp_path, demo_root, tiny_demo_checkpoint):
     ckpt, cli = tiny_demo_checkpoint
-    images = sorted((demo_root / 'images').glob('*.png'))[:2]
-    out = _run('tools/visualization/attention_map.py', CONFIG, ckpt, *images, '--out-dir', tmp_path, *cli)
-    assert 'image | local | shifted | cross | cross_shifted' in out
-    for path in images:
+    demo = sorted((demo_root / 'images').glob('*.png'))[0]
+    wide = tmp_path / 'wide.png'  # a source image larger than the 32 px model input, not square
+    Image.open(demo).convert('RGB').resize((200, 150)).save(wide)
+    out = _run('tools/visualization/attention_map.py', CONFIG, ckpt, demo, wide, '--out-dir', tmp_path, *cli)
+    assert 'image | local | shifted | cross | cross_shifted (200 x 150 px)' in out
+    for path, (h, w) in ((demo, (32, 32)), (wide, (150, 200))):
         with Image.open(tmp_path / f'{path.stem}_attention.png') as png:
-            assert png.size == (32 * 5, 32)  # the 32 px model input, then four overlays
-    out = _run('tools/visualization/attention_map.py', CONFIG, ckpt, images[0], '--out-dir', tmp_path / 'one',
+            assert png.size == _figure_size(h, w, BRANCHES)  # panels at the source image's size
+    assert _figure_size(150, 200, BRANCHES) != _figure_size(32, 32, BRANCHES)
+    out = _run('tools/visualization/attention_map.py', CONFIG, ckpt, wide, '--out-dir', tmp_path / 'one',
                '--branches', 'cross', *cli)  # fmt: skip
-    with Image.open(tmp_path / 'one' / f'{images[0].stem}_attention.png') as png:
-        assert png.size == (64, 32)
+    with Image.open(tmp_path / 'one' / 'wide_attention.png') as png:
+        assert png.size == _figure_size(150, 200, ['cross'])
 
 
 def test_retrieval_results_tool_frames_matches_green(tmp_path, tiny_demo_checkpoint):
+    """Frames green or red; each tile's rank and score, and the ground truth's rank when
+    outside the top K, are printed as drawn (the drawing itself: tests/test_visualization)."""
     ckpt, cli = tiny_demo_checkpoint
     sims_file = tmp_path / 'sims.npz'
     _run('tools/test.py', CONFIG, ckpt, '--work-dir', tmp_path / 'work', '--out', sims_file, *cli)
     data = load_similarity(sims_file)
     queries, topk = [0, 7, 12], 3
     png = tmp_path / 'fig8.png'
-    _run('tools/visualization/retrieval_results.py', sims_file, '--queries', *queries, '--topk', topk, '--out', png)
+    out = _run('tools/visualization/retrieval_results.py', sims_file, '--queries', *queries, '--topk', topk,
+               '--out', png)  # fmt: skip
+    lines = out.splitlines()
+    assert 0 < sum('ground truth at rank' in line for line in lines) < len(queries)  # both cases occur
     with Image.open(png) as image:
         assert image.size == (topk * 160, len(queries) * (40 + 160))
         pixels = image.convert('RGB').load()
@@ -77,6 +91,9 @@ def test_retrieval_results_tool_frames_matches_green(tmp_path, tiny_demo_checkpo
             for col, i in enumerate(order):
                 frame = pixels[col * 160 + 2, row * 200 + 40 + 80]  # the left frame bar of the tile
                 assert frame == (GREEN if i == data['txt2img'][q] else RED)
+                assert f'#{col + 1}  {data["sims"][i, q]:.3f}' in lines[row]
+            gt_rank = int(np.flatnonzero(np.argsort(-data['sims'][:, q], kind='stable') == data['txt2img'][q])[0]) + 1
+            assert (f'ground truth at rank {gt_rank}' in lines[row]) == (gt_rank > topk), lines[row]
     proc = subprocess.run(
         [sys.executable, 'tools/visualization/retrieval_results.py', str(sims_file), '--queries', '999'],
         cwd=REPO, capture_output=True, text=True, timeout=300,

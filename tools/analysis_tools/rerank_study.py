@@ -7,7 +7,8 @@ grid gamma1, gamma2 in [0.5, 2.0] (step 0.1) is evaluated for SMR, for SMR
 without the final multiplication by S ("w/o sim"), and for SMR with gamma2 = 0
 ("w/o extreme difference ratio"); MR runs on the same grid for (wp1, wp2). Every
 result goes to ``rerank_study.csv``; ``fig6a_K{K}.png`` compares SMR and MR,
-``fig6b_K{K}.png`` SMR with and without the similarity reweighting. The rank
+``fig6b_K{K}.png`` SMR with and without the similarity reweighting (legends outside
+the axes, to their right, clear of the curves and the no-rerank line). The rank
 components are computed once per K and direction, so a grid point costs one
 combination and one recall computation.
 """
@@ -19,6 +20,7 @@ import csv
 import os
 import os.path as osp
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +28,10 @@ import torch
 from rsretrieval.evaluation import load_similarity, recall_at_k
 from rsretrieval.rerankers import MR, SMR
 from rsretrieval.rerankers.ranking import place_below
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 METRIC_KEYS = ('i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10', 'mR')
 
@@ -96,44 +102,63 @@ def write_csv(rows: list[dict], raw: dict[str, float], path: str) -> None:
             writer.writerow([r['method'], r['K'], r['p1'], r['p2'], *(f'{r[m]:.4f}' for m in METRIC_KEYS)])
 
 
-def plot(rows: list[dict], raw: dict[str, float], k: int, out_dir: str) -> list[str]:
-    """Fig. 6a (SMR vs MR, gamma2 = 0 dash-dot) and Fig. 6b (SMR vs SMR w/o sim) for one K."""
-    import matplotlib
+FIGSIZE = (9, 4.5)  # inches; the legend takes the right ~2 inches, outside the axes
 
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
 
-    def series(method: str, p2: float) -> tuple[list[float], list[float]]:
-        pts = sorted((r['p1'], r['mR']) for r in rows if r['K'] == k and r['method'] == method and r['p2'] == p2)
-        return [p for p, _ in pts], [m for _, m in pts]
+def _series(rows: list[dict], k: int, method: str, p2: float) -> tuple[list[float], list[float]]:
+    """mR against p1 for one method, K and p2."""
+    pts = sorted((r['p1'], r['mR']) for r in rows if r['K'] == k and r['method'] == method and r['p2'] == p2)
+    return [p for p, _ in pts], [m for _, m in pts]
 
+
+def _shown_p2(rows: list[dict], k: int) -> list[float]:
+    """The values of gamma2 / wp2 drawn as curves (the paper's, when in the grid)."""
     p2_all = sorted({r['p2'] for r in rows if r['K'] == k and r['method'] == 'SMR'})
-    shown = [p for p in p2_all if any(abs(p - v) < 1e-6 for v in (0.5, 1.0, 1.5, 1.9, 2.0))] or p2_all[:4]
-    paths = []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, p2 in enumerate(shown):
-        ax.plot(*series('SMR', p2), '-', color=f'C{i}', label=f'SMR γ2={p2:g}')
-        ax.plot(*series('MR', p2), '--', color=f'C{i}', label=f'MR wp2={p2:g}')
-    ax.plot(*series('SMR gamma2=0', 0.0), '-.', color='black', label='SMR γ2=0')
-    ax.axhline(raw['mR'], color='grey', lw=0.8, label='no rerank')
-    ax.set(xlabel='γ1 (SMR) / wp1 (MR)', ylabel='mR (%)', title=f'SMR vs MR, K={k}')
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    paths.append(osp.join(out_dir, f'fig6a_K{k}.png'))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    return [p for p in p2_all if any(abs(p - v) < 1e-6 for v in (0.5, 1.0, 1.5, 1.9, 2.0))] or p2_all[:4]
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, p2 in enumerate(shown):
-        ax.plot(*series('SMR', p2), '-', color=f'C{i}', label=f'SMR γ2={p2:g}')
-        ax.plot(*series('SMR w/o sim', p2), ':', color=f'C{i}', label=f'SMR w/o sim γ2={p2:g}')
+
+def _new_axes(title: str, xlabel: str) -> tuple[Figure, Axes]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=FIGSIZE, layout='constrained')
+    ax = fig.add_subplot()
+    ax.set(xlabel=xlabel, ylabel='mR (%)', title=title)
+    return fig, ax
+
+
+def _finish(ax: Axes, raw: dict[str, float]) -> None:
+    """The no-rerank line, and the legend outside the axes, to their right."""
     ax.axhline(raw['mR'], color='grey', lw=0.8, label='no rerank')
-    ax.set(xlabel='γ1', ylabel='mR (%)', title=f'SMR with and without similarity reweighting, K={k}')
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    paths.append(osp.join(out_dir, f'fig6b_K{k}.png'))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
+def fig6a(rows: list[dict], raw: dict[str, float], k: int) -> Figure:
+    """Fig. 6a for one K: SMR (solid) vs MR (dashed) per gamma2 / wp2, SMR gamma2 = 0 dash-dotted."""
+    fig, ax = _new_axes(f'SMR vs MR, K={k}', 'γ1 (SMR) / wp1 (MR)')
+    for i, p2 in enumerate(_shown_p2(rows, k)):
+        ax.plot(*_series(rows, k, 'SMR', p2), '-', color=f'C{i}', label=f'SMR γ2={p2:g}')
+        ax.plot(*_series(rows, k, 'MR', p2), '--', color=f'C{i}', label=f'MR wp2={p2:g}')
+    ax.plot(*_series(rows, k, 'SMR gamma2=0', 0.0), '-.', color='black', label='SMR γ2=0')
+    _finish(ax, raw)
+    return fig
+
+
+def fig6b(rows: list[dict], raw: dict[str, float], k: int) -> Figure:
+    """Fig. 6b for one K: SMR (solid) vs SMR without the multiplication by S (dotted)."""
+    fig, ax = _new_axes(f'SMR with and without similarity reweighting, K={k}', 'γ1')
+    for i, p2 in enumerate(_shown_p2(rows, k)):
+        ax.plot(*_series(rows, k, 'SMR', p2), '-', color=f'C{i}', label=f'SMR γ2={p2:g}')
+        ax.plot(*_series(rows, k, 'SMR w/o sim', p2), ':', color=f'C{i}', label=f'SMR w/o sim γ2={p2:g}')
+    _finish(ax, raw)
+    return fig
+
+
+def plot(rows: list[dict], raw: dict[str, float], k: int, out_dir: str) -> list[str]:
+    """Write ``fig6a_K{k}.png`` and ``fig6b_K{k}.png`` in ``out_dir``; returns their paths."""
+    paths = []
+    for name, build in (('fig6a', fig6a), ('fig6b', fig6b)):
+        paths.append(osp.join(out_dir, f'{name}_K{k}.png'))
+        build(rows, raw, k).savefig(paths[-1], dpi=120)
     return paths
 
 

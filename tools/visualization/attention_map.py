@@ -2,9 +2,13 @@
 
 ``python tools/visualization/attention_map.py CONFIG CHECKPOINT IMAGE [IMAGE ...] --out-dir DIR``
 
-For each image, writes ``DIR/<image name>_attention.png``: the image as the model sees it
-(the config's test pipeline), then one overlay per attention branch of the last block
-(``--branches``; default every branch the model has), side by side.
+For each image, writes ``DIR/<image name>_attention.png``: the source image at its own
+resolution, then one overlay per attention branch of the last block (``--branches``;
+default every branch the model has), each titled with the branch, side by side, and a
+colour bar (share of attention received) under them. The model sees the image through the
+config's test pipeline; the heat maps are upsampled from its last stage to the source
+image's size, which assumes the pipeline resizes the whole image (no crop), as every
+config's test pipeline does.
 """
 
 from __future__ import annotations
@@ -15,15 +19,14 @@ import os.path as osp
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from rsretrieval.apis import build_test_pipeline, init_model  # noqa: E402
+from rsretrieval.datasets.transforms import read_rgb  # noqa: E402
 from rsretrieval.models.backbones import Gswin  # noqa: E402
-from rsretrieval.visualization import BRANCHES, attention_heatmaps, overlay  # noqa: E402
+from rsretrieval.visualization import BRANCHES, attention_figure, attention_heatmaps  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,11 +59,12 @@ def main() -> None:
         missing = [b for b in branches if b not in heat]
         if missing:
             raise SystemExit(f'the last Gswin block has no {missing} branch (it has {sorted(heat)})')
-        image = batch['inputs'][0].permute(1, 2, 0).numpy().astype(np.uint8)  # (H, W, 3) as the model sees it
-        panels = [image] + [overlay(image, heat[b][0], args.alpha) for b in branches]
+        source = read_rgb(path)  # (H, W, 3) at the file's own resolution
+        fig = attention_figure(source, {b: heat[b][0] for b in branches}, args.alpha)
         out = osp.join(args.out_dir, f'{osp.splitext(osp.basename(path))[0]}_attention.png')
-        Image.fromarray(np.concatenate(panels, axis=1)).save(out)
-        print(f'{out}: image | {" | ".join(branches)}')
+        fig.savefig(out, dpi=fig.dpi)
+        h, w = source.shape[:2]
+        print(f'{out}: image | {" | ".join(branches)} ({w} x {h} px)')
 
 
 if __name__ == '__main__':

@@ -1,5 +1,8 @@
 """Top images per text query, framed green (ground truth) or red (the paper's Fig. 8).
 
+Each tile carries its rank and score; a query whose ground-truth image is not among
+its top K says where that image ranks ("ground truth at rank 37").
+
 ``python tools/visualization/retrieval_results.py SIMS.npz --queries 0 17 230 --out fig8.png``
 
 ``SIMS.npz`` is written by ``tools/test.py CONFIG CKPT --out SIMS.npz`` (with the image
@@ -14,7 +17,7 @@ import argparse
 import numpy as np
 
 from rsretrieval.evaluation import load_similarity
-from rsretrieval.visualization import retrieval_grid, top_images_per_caption
+from rsretrieval.visualization import caption_results, ground_truth_note, retrieval_grid, tile_label
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,12 +48,16 @@ def main() -> None:
     bad = [q for q in args.queries if not 0 <= q < len(captions)]
     if bad:
         raise SystemExit(f'caption indices {bad} are outside [0, {len(captions)})')
-    ranked, matches = top_images_per_caption(sims, data['txt2img'], args.queries, args.topk)
-    paths = [[data['image_paths'][i] for i in row] for row in ranked]
-    texts = [f'[{q}] {captions[q]}' for q in args.queries]
-    retrieval_grid(texts, paths, matches, tile=args.tile).save(args.out)
-    for text, row in zip(texts, matches):
-        print(f'{text}: ' + ' '.join('match' if m else '-' for m in row))
+    results = caption_results(sims, data['txt2img'], args.queries, args.topk)
+    texts = [f'[{r.caption}] {captions[r.caption]}' for r in results]
+    paths = [[data['image_paths'][i] for i in r.images] for r in results]
+    labels = [[tile_label(rank, score) for rank, score in enumerate(r.scores, start=1)] for r in results]
+    notes = [ground_truth_note(r) for r in results]
+    grid = retrieval_grid(texts, paths, [r.matches for r in results], tile=args.tile, labels=labels, notes=notes)
+    grid.save(args.out)
+    for text, r, row, note in zip(texts, results, labels, notes):
+        tiles = ' | '.join(f'{label} {"match" if m else "-"}' for label, m in zip(row, r.matches))
+        print(f'{text}: {tiles}' + (f'; {note}' if note else ''))
     print(f'wrote {args.out}')
 
 
