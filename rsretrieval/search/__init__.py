@@ -1,18 +1,31 @@
-"""Text-to-image search over an image archive with a trained model."""
+"""Text-to-image search over an image archive with a trained model.
 
-from .archive_index import IMAGE_EXTENSIONS, ArchiveIndex, ArchiveIndexError, find_images, unreadable_images
-from .render import Hit, results_grid, results_html, results_table, shorten, tile_labels
+The names load on first use, so that the command line (:mod:`.cli`) checks its
+arguments before torch is imported.
+"""
 
-__all__ = [
-    'IMAGE_EXTENSIONS',
-    'ArchiveIndex',
-    'ArchiveIndexError',
-    'Hit',
-    'find_images',
-    'results_grid',
-    'results_html',
-    'results_table',
-    'shorten',
-    'tile_labels',
-    'unreadable_images',
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    'IMAGE_EXTENSIONS': 'archive_index',
+    'ArchiveIndex': 'archive_index',
+    'ArchiveIndexError': 'archive_index',
+    'find_images': 'archive_index',
+    'unreadable_images': 'archive_index',
+    'Hit': 'render',
+    'results_grid': 'render',
+    'results_html': 'render',
+    'results_table': 'render',
+    'shorten': 'render',
+    'tile_labels': 'render',
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f'.{_EXPORTS[name]}', __name__), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -12,7 +12,8 @@ from conftest import REPO
 
 import rsretrieval.apis
 from rsretrieval.search import ArchiveIndex, find_images, unreadable_images
-from rsretrieval.search.cli import Progress, format_duration, main
+from rsretrieval.search.cli import main
+from rsretrieval.search.commands import Progress, format_duration
 
 CONFIG = str(REPO / 'configs' / 'cmpagl_demo.py')
 
@@ -215,9 +216,10 @@ def test_format_duration():
 
 # -------------------------------------------------------------------------- queries
 @pytest.mark.parametrize('queries', [[''], ['   '], ['a river', ' \t ']])
-def test_empty_query_is_refused(tmp_path, queries):
+def test_empty_query_is_refused(tmp_path, capsys, queries):
     with pytest.raises(SystemExit) as info:
         main(['search', str(tmp_path / 'no_index'), *queries])
-    message = str(info.value.code)
+    assert info.value.code == 2
+    message = capsys.readouterr().err.strip()
     assert len(message.splitlines()) == 1 and 'is empty: give a text to search for' in message
     assert ('query 2 of 2' if len(queries) == 2 else 'the query') in message

@@ -91,3 +91,36 @@ def test_an_unsafe_checkpoint_names_the_file_and_what_to_do(tmp_path):
     torch.save({'state_dict': {}, 'meta': {'x': np.float64(1.0)}}, bad)
     line, _ = _fail('tools/test.py', 'configs/cmpagl_demo.py', str(bad))
     assert str(bad) in line and 'allow-list' in line and 'do not widen' in line
+
+
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (['tools/retrieve.py', 'search', '/nonexistent/index', 'a plane'], 'index not found: /nonexistent/index'),
+        (
+            ['tools/retrieve.py', 'index', 'configs/cmpagl_demo.py', 'nope.pth', '.', '/tmp/idx'],
+            'checkpoint not found: nope.pth',
+        ),
+        (['tools/retrieve.py', 'search', '.', ''], 'the query is empty'),
+        (
+            ['tools/visualization/attention_map.py', 'configs/cmpagl_demo.py', 'nope.pth', 'x.jpg'],
+            'checkpoint not found: nope.pth',
+        ),
+        (['tools/visualization/retrieval_results.py', 'nope.npz'], 'similarity file not found: nope.npz'),
+    ],
+)
+def test_search_and_figure_tools_check_their_inputs_first(args, message):
+    line, elapsed = _fail(*args)
+    assert message in line
+    assert elapsed < 5.0
+
+
+def test_attention_tool_lists_the_library_branches():
+    import importlib.util
+
+    from rsretrieval.visualization import BRANCHES
+
+    spec = importlib.util.spec_from_file_location('attention_map', REPO / 'tools/visualization/attention_map.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.BRANCHES == BRANCHES

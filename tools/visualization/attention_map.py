@@ -19,14 +19,11 @@ import os.path as osp
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.dataset import pseudo_collate  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402  (light: torch loads after the checks)
 
-from rsretrieval.apis import build_test_pipeline, init_model  # noqa: E402
-from rsretrieval.datasets.transforms import read_rgb  # noqa: E402
-from rsretrieval.models.backbones import Gswin  # noqa: E402
-from rsretrieval.visualization import BRANCHES, attention_figure, attention_heatmaps  # noqa: E402
+from rsretrieval.cli import check_inputs, fail  # noqa: E402
+
+BRANCHES = ('local', 'shifted', 'cross', 'cross_shifted')  # as rsretrieval.visualization.BRANCHES
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,14 +34,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out-dir', default='work_dirs/attention_maps')
     parser.add_argument('--branches', nargs='+', choices=BRANCHES, help='default: every branch of the last block')
     parser.add_argument('--alpha', type=float, default=0.5, help='weight of the heat map in the blend')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
-    return parser.parse_args()
+    args = parser.parse_args()
+    check_inputs(args.config, (args.checkpoint,), files=dict.fromkeys(args.images, 'image'))
+    return args
 
 
 def main() -> None:
     args = parse_args()
-    model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+    import torch
+    from mmengine.dataset import pseudo_collate
+
+    from rsretrieval.apis import build_test_pipeline, init_model
+    from rsretrieval.datasets.transforms import read_rgb
+    from rsretrieval.models.backbones import Gswin
+    from rsretrieval.utils import CheckpointError, ConfigError
+    from rsretrieval.visualization import attention_figure, attention_heatmaps
+
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        model = init_model(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
+    except (ConfigError, CheckpointError) as err:
+        fail(str(err))
     if not isinstance(model.backbone, Gswin):
         raise SystemExit(f'attention maps need a Gswin image encoder; this config has {type(model.backbone).__name__}')
     pipeline = build_test_pipeline(model.cfg)

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from rsretrieval.evaluation import load_similarity
-from rsretrieval.visualization import caption_results, ground_truth_note, retrieval_grid, tile_label
+from rsretrieval.cli import check_inputs
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,11 +28,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--matrix', default='sims', help="'sims' (raw) or 'sims_t2i' (reranked, when saved)")
     parser.add_argument('--tile', type=int, default=160, help='image size in pixels')
     parser.add_argument('--out', default='retrieval_results.png')
-    return parser.parse_args()
+    args = parser.parse_args()
+    check_inputs(files={args.sims: 'similarity file'})
+    return args
 
 
 def main() -> None:
     args = parse_args()
+    import numpy as np
+
+    from rsretrieval.evaluation import load_similarity
+    from rsretrieval.visualization import caption_results, ground_truth_note, retrieval_grid, tile_label
+
     data = load_similarity(args.sims)
     if args.matrix not in data:
         keys = sorted(k for k, v in data.items() if isinstance(v, np.ndarray) and v.ndim == 2)

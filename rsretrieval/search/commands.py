@@ -1,0 +1,397 @@
+"""The commands of ``rsretrieval-retrieve`` (parsed and checked by :mod:`rsretrieval.search.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
+
+import torch  # noqa: E402
+from mmengine.utils import ProgressBar  # noqa: E402
+
+from .archive_index import (  # noqa: E402
+    ArchiveIndex,
+    ArchiveIndexError,
+    find_images,
+    unreadable_images,
+    unreadable_reason,
+)
+from .cli import ANN_AUTO_THRESHOLD  # noqa: E402
+from .render import Hit, results_grid, results_html, results_table  # noqa: E402
+
+PROGRESS_EVERY = 30.0  # seconds between two progress lines when stdout is not a terminal
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _model(config: str, checkpoint: str, device: str | None, cfg_options: dict | None):
+    from rsretrieval.apis import init_model
+
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    return init_model(config, checkpoint, device=device, cfg_options=cfg_options)
+
+
+# ----------------------------------------------------------------------- progress
+def format_duration(seconds: float) -> str:
+    """``'41 s'`` (up to 99 s), ``'12 min 05 s'``, ``'3 h 02 min'``."""
+    s = max(0, round(seconds))
+    if s < 100:
+        return f'{s} s'
+    if s < 3600:
+        return f'{s // 60} min {s % 60:02d} s'
+    return f'{s // 3600} h {s % 3600 // 60:02d} min'
+
+
+class Progress:
+    """Progress of a long loop: mmengine's bar on a terminal, otherwise a line now and then.
+
+    Redirected to a file, a bar would write a line per update; instead a line
+    such as ``indexed 320/704 images, 41 s, ETA 48 s`` is printed every
+    ``every`` seconds and once at the end (:meth:`close`).
+
+    Args:
+        total: Units when the loop is over, ``done`` included.
+        verb: What the loop does to a unit (``'indexed'``, ``'checked'``).
+        done: Units already done before this run (counted, but not in the rate).
+        every: Seconds between two lines off a terminal.
+        stream: Where to write; ``sys.stdout`` by default.
+        clock: Seconds, monotonic (tests replace it).
+    """
+
+    def __init__(
+        self,
+        total: int,
+        verb: str,
+        done: int = 0,
+        every: float = PROGRESS_EVERY,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total, self.verb, self.done, self.every = total, verb, done, every
+        self.stream = stream if stream is not None else sys.stdout
+        self.clock = clock
+        self._first = done
+        self._start = self._last = clock()
+        is_tty = getattr(self.stream, 'isatty', lambda: False)()
+        self._bar = ProgressBar(total - done, file=self.stream) if is_tty and total > done else None
+        self._active = total > done
+
+    def update(self, n: int = 1) -> None:
+        """``n`` more units done."""
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        elif self._active and self.clock() - self._last >= self.every and self.done < self.total:
+            self._line()
+
+    def line(self) -> str:
+        """The progress line: ``'indexed 320/704 images, 41 s, ETA 48 s'`` (no ETA once done)."""
+        elapsed = self.clock() - self._start
+        text = f'{self.verb} {self.done}/{self.total} images, {format_duration(elapsed)}'
+        new = self.done - self._first
+        if 0 < new and self.done < self.total:
+            text += f', ETA {format_duration(elapsed / new * (self.total - self.done))}'
+        return text
+
+    def _line(self) -> None:
+        print(self.line(), file=self.stream, flush=True)
+        self._last = self.clock()
+
+    def close(self) -> None:
+        """End the bar's line, or print the last progress line; only once."""
+        if self._bar is not None:
+            print(file=self.stream, flush=True)
+        elif self._active:
+            self._line()
+        self._bar, self._active = None, False
+
+
+# -------------------------------------------------------------------------- index
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back until the block is over (then raise it), so that a write completes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+class _ShardWriter:
+    """Collects embedded batches and saves them as one shard of the index."""
+
+    def __init__(self) -> None:
+        self.index: ArchiveIndex | None = None
+        self.pending: list[tuple[list[str], torch.Tensor]] = []
+        self.saved = 0  # images saved by this run
+
+    def add(self, paths: list[str], embeddings: torch.Tensor) -> None:
+        self.pending.append((paths, embeddings))  # one append: Ctrl-C cannot split a batch
+
+    def flush(self) -> None:
+        """Save what is pending as a shard (possibly a short one); Ctrl-C waits for the write."""
+        if not self.pending or self.index is None:
+            return
+        with _sigint_deferred():
+            paths = [p for batch, _ in self.pending for p in batch]
+            self.index.add(paths, torch.cat([emb for _, emb in self.pending]))
+            self.saved += len(paths)
+            self.pending = []
+
+
+def _embedding_width(model) -> int:
+    """The width of the model's shared embedding space (text and image embeddings match)."""
+    from rsretrieval.apis import embed_texts
+
+    return int(embed_texts(model, ['width probe']).shape[1])
+
+
+def _load_problems(model, root: Path, paths: list[str]) -> list[tuple[str, str]]:
+    """Run the model's test pipeline on each of ``paths``: ``(path, reason)`` of those that fail."""
+    from rsretrieval.apis import build_test_pipeline
+
+    pipeline = build_test_pipeline(model.cfg)
+    problems = []
+    for i, path in enumerate(paths):
+        full = str(root / path)
+        try:
+            pipeline(dict(img_path=full, sample_idx=i, image_id=i))
+        except Exception as err:  # whatever the pipeline raises, the file is what failed
+            problems.append((path, unreadable_reason(err, full)))
+    return problems
+
+
+def _embed(
+    model, root: Path, paths: list[str], batch_size: int, workers: int, failed: list[tuple[str, str]]
+) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """Embed ``paths`` (relative to ``root``) in batches: yields ``(paths, embeddings)``.
+
+    A batch that cannot be loaded is checked image by image: its unreadable
+    files are appended to ``failed`` with the reason, the others are embedded
+    again with the images after them.
+    """
+    from rsretrieval.apis import iter_image_embeddings
+
+    pending = list(paths)
+    while pending:
+        n = 0
+        try:
+            for batch, emb in iter_image_embeddings(model, [str(root / p) for p in pending], batch_size, workers):
+                yield pending[n : n + len(batch)], emb
+                n += len(batch)
+            return
+        except RuntimeError:  # the loader's error for a file; or another failure, raised again
+            found = _load_problems(model, root, pending[n : n + batch_size])
+            if not found:
+                raise
+            failed.extend(found)
+            bad = {path for path, _ in found}
+            pending = [p for p in pending[n:] if p not in bad]
+
+
+def _unreadable_report(problems: list[tuple[str, str]]) -> str:
+    return '\n'.join(f'  {path}: {reason}' for path, reason in problems)
+
+
+def _unreadable_error(root: Path, problems: list[tuple[str, str]], status: str) -> SystemExit:
+    return SystemExit(
+        f'error: {len(problems)} unreadable image file{"s" if len(problems) > 1 else ""} under {root} '
+        f'({status}):\n{_unreadable_report(problems)}\n'
+        'fix or remove them and rerun, or pass --skip-unreadable to index the other images'
+    )
+
+
+def _clear_index(folder: Path) -> None:
+    for f in folder.glob('*'):
+        if f.name == 'meta.json' or f.name.startswith('shard_') or f.name.startswith('ann.faiss'):
+            f.unlink()
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    """``index``: embed the images of a folder that the index lacks.
+
+    Ctrl-C saves the images encoded so far as a shard, prints how many and
+    exits with code 130; the same command then resumes.
+    """
+    writer = _ShardWriter()
+    try:
+        _index(args, writer)
+    except KeyboardInterrupt:
+        try:
+            writer.flush()
+        except KeyboardInterrupt:  # another Ctrl-C: it waited for the write, which is complete
+            pass
+        if sys.stdout.isatty():
+            print(flush=True)  # end the progress bar's line
+        print(f'interrupted: {writer.saved} images saved; rerun the same command to resume', file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _index(args: argparse.Namespace, writer: _ShardWriter) -> None:
+    folder, root = Path(args.index_dir), Path(args.image_dir)
+    if args.rebuild and folder.exists():
+        _clear_index(folder)
+    images = find_images(root)
+    if not images:
+        raise SystemExit(f'no image (JPEG, PNG, TIFF) under {root}')
+    done = set(ArchiveIndex(folder).paths()) if (folder / 'meta.json').is_file() else set()
+    todo = [p for p in images if p not in done]
+    gone = len(done - set(images))
+    print(f'{len(images)} images under {root}: {len(done)} already indexed, {len(todo)} to encode', flush=True)
+    if gone:
+        print(f'warning: {gone} indexed images are no longer in {root} (kept; --rebuild drops them)')
+    unreadable = unreadable_images(root, todo)  # headers only: fast
+    if unreadable and not args.skip_unreadable:
+        # the run stops before encoding: decode the other files too, so that one run lists every bad file
+        named = {path for path, _ in unreadable}
+        rest = [p for p in todo if p not in named]
+        progress = Progress(len(rest), 'checked')
+        unreadable += unreadable_images(root, rest, decode=True, on_checked=progress.update)
+        progress.close()
+        raise _unreadable_error(root, sorted(unreadable), 'nothing was encoded')
+
+    model = _model(args.config, args.checkpoint, args.device, args.cfg_options)
+    info = dict(
+        config=str(Path(args.config).resolve()),
+        checkpoint=str(Path(args.checkpoint).resolve()),
+        checkpoint_sha256=_sha256(args.checkpoint),
+        cfg_options=args.cfg_options or {},
+    )
+    index = writer.index = ArchiveIndex.create(folder, root, _embedding_width(model), info)
+    named = {path for path, _ in unreadable}
+    good = [p for p in todo if p not in named]
+    start = time.perf_counter()
+    failed = _encode(model, root, good, args, writer, Progress(len(done) + len(good), 'indexed', done=len(done)))
+    unreadable = sorted(unreadable + failed)
+    if unreadable and not args.skip_unreadable:
+        raise _unreadable_error(root, unreadable, f'the other {writer.saved} new images are indexed')
+
+    n = len(index)
+    ann = args.ann if args.ann != 'auto' else ('hnsw' if n >= ANN_AUTO_THRESHOLD else 'none')
+    if ann != 'none' and (writer.saved or not index.has_ann):
+        index.build_ann(ann)
+    index.set_skipped(unreadable)
+    elapsed = time.perf_counter() - start
+    rate = f', {writer.saved / elapsed:.1f} images/s' if writer.saved and elapsed > 0 else ''
+    backend = 'faiss ' + ann if index.has_ann else 'exact search'
+    print(f'index {folder}: {n} images, {index.meta["embed_dim"]}-d, {backend}{rate}')
+    if unreadable:
+        print(f'skipped {len(unreadable)} unreadable image files (listed in {folder / "meta.json"}):')
+        print(_unreadable_report(unreadable))
+
+
+def _encode(
+    model, root: Path, paths: list[str], args: argparse.Namespace, writer: _ShardWriter, progress: Progress
+) -> list[tuple[str, str]]:
+    """Embed ``paths`` into the index, a shard per ``args.shard_size`` images: the unreadable files."""
+    failed: list[tuple[str, str]] = []
+    total = progress.total
+    for s in range(0, len(paths), args.shard_size):
+        shard = paths[s : s + args.shard_size]
+        for batch, emb in _embed(model, root, shard, args.batch_size, args.workers, failed):
+            writer.add(batch, emb)
+            progress.total = total - len(failed)
+            progress.update(len(batch))
+        writer.flush()
+    progress.total = total - len(failed)
+    progress.close()
+    return failed
+
+
+# ------------------------------------------------------------------------- search
+def _write_outputs(args: argparse.Namespace, results: list, images: bool, query_images: bool = False) -> None:
+    if args.html:
+        Path(args.html).write_text(results_html(results, images, query_images), encoding='utf-8')
+        print(f'wrote {args.html}')
+    if getattr(args, 'grid', None):
+        results_grid(results).save(args.grid)
+        print(f'wrote {args.grid}')
+    if args.json:
+        data = [dict(query=q, results=[h.__dict__ for h in hits]) for q, hits in results]
+        Path(args.json).write_text(json.dumps(data, indent=1), encoding='utf-8')
+        print(f'wrote {args.json}')
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from rsretrieval.apis import embed_texts
+
+    index = ArchiveIndex(args.index_dir)
+    recorded = index.meta['model']
+    config = args.config or recorded['config']
+    checkpoint = args.checkpoint or recorded['checkpoint']
+    for what, path in (('config', config), ('checkpoint', checkpoint)):
+        if not Path(path).is_file():
+            raise SystemExit(f'the {what} recorded in the index, {path}, is gone: pass --{what}')
+    if _sha256(checkpoint) != recorded['checkpoint_sha256']:
+        raise ArchiveIndexError(f'{checkpoint} is not the checkpoint {index.folder} was built with')
+    options = recorded.get('cfg_options') or None
+    model = _model(config, checkpoint, args.device, options)
+    queries = embed_texts(model, args.queries)
+    scores, ids = index.search(queries, args.topk, args.backend)
+    paths = index.paths()
+    results = []
+    for q, query in enumerate(args.queries):
+        hits = [Hit(r + 1, float(scores[q, r]), index.absolute_path(paths[ids[q, r]])) for r in range(ids.shape[1])]
+        results.append((query, hits))
+        print(results_table(query, hits) + '\n')
+    _write_outputs(args, results, images=True)
+
+
+def _read_captions(path: str) -> list[str]:
+    file = Path(path)
+    if not file.is_file():
+        raise SystemExit(f'caption file not found: {path}')
+    if file.suffix == '.json':
+        captions = json.loads(file.read_text(encoding='utf-8'))
+        if not isinstance(captions, list) or not all(isinstance(c, str) and c.strip() for c in captions):
+            raise SystemExit(f'{path}: expected a JSON list of non-empty strings')
+        return captions
+    captions = []
+    for n, line in enumerate(file.read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip():
+            raise SystemExit(f'{path}:{n}: empty line (one caption per line)')
+        captions.append(line.strip())
+    return captions
+
+
+def cmd_search_image(args: argparse.Namespace) -> None:
+    from rsretrieval.apis import embed_texts, iter_image_embeddings
+
+    captions = _read_captions(args.captions)
+    model = _model(args.config, args.checkpoint, args.device, args.cfg_options)
+    text_emb = embed_texts(model, captions)
+    results = []
+    for paths, emb in iter_image_embeddings(model, args.images, batch_size=16):
+        scores, ids = torch.sort(emb @ text_emb.T, dim=1, descending=True, stable=True)
+        k = min(args.topk, len(captions))
+        for path, s, i in zip(paths, scores[:, :k].tolist(), ids[:, :k].tolist()):
+            hits = [Hit(r + 1, s[r], captions[i[r]]) for r in range(k)]
+            results.append((path, hits))
+            print(results_table(path, hits) + '\n')
+    _write_outputs(args, results, images=False, query_images=True)
+
+
+# ---------------------------------------------------------------------------- CLI
