@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rsretrieval.models.retrievers import BaseRetriever
 from rsretrieval.registry import MODELS
-from rsretrieval.utils import load_model_weights, merge_cfg_options, read_config, register_all_modules
+from rsretrieval.utils import load_model_weights, merge_cfg_options, quiet_logs, read_config, register_all_modules
 
 
 def init_model(
@@ -21,6 +21,7 @@ def init_model(
     checkpoint: str | os.PathLike | None = None,
     device: str | torch.device = 'cpu',
     cfg_options: dict | None = None,
+    quiet: bool = False,
 ) -> BaseRetriever:
     """Build the retriever of a config and load a checkpoint into it, in eval mode.
 
@@ -37,17 +38,20 @@ def init_model(
         device: Where the model runs.
         cfg_options: Overrides, as ``--cfg-options`` (``data_root`` and
             ``text_weights`` propagate).
+        quiet: Log only warnings while the model is built and loaded (the
+            tools' default: their result first; ``--verbose`` turns it off).
     """
     register_all_modules()
     cfg = read_config(str(config)) if not isinstance(config, Config) else config
     cfg = merge_cfg_options(cfg, cfg_options)
-    model = MODELS.build(cfg.model)
-    if checkpoint is not None:
-        load_model_weights(model, checkpoint)  # exact: a CheckpointError says what does not fit, in one line
-        # the build may have logged pretrained initialisations (text layers): they are overwritten now
-        MMLogger.get_current_instance().info(f'Weights then loaded from {checkpoint}')
-    else:
-        model.init_weights()
+    with quiet_logs(quiet):
+        model = MODELS.build(cfg.model)
+        if checkpoint is not None:
+            load_model_weights(model, checkpoint)  # exact: a CheckpointError says what does not fit, in one line
+            # the build may have logged pretrained initialisations (text layers): they are overwritten now
+            MMLogger.get_current_instance().info(f'Weights then loaded from {checkpoint}')
+        else:
+            model.init_weights()
     model.cfg = cfg
     return model.to(device).eval()
 

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, p in sub.choices.items():
         p.add_argument('--device', help='cuda or cpu (default: cuda when available)')
+        p.add_argument('--verbose', action='store_true', help='also log how the model is built and loaded')
         if name != 'index':
             p.add_argument('--html', help='write a self-contained HTML page of the results')
             p.add_argument('--json', help='write the results as JSON')

@@ -41,11 +41,11 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _model(config: str, checkpoint: str, device: str | None, cfg_options: dict | None):
+def _model(config: str, checkpoint: str, device: str | None, cfg_options: dict | None, verbose: bool = False):
     from rsretrieval.apis import init_model
 
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    return init_model(config, checkpoint, device=device, cfg_options=cfg_options)
+    return init_model(config, checkpoint, device=device, cfg_options=cfg_options, quiet=not verbose)
 
 
 # ----------------------------------------------------------------------- progress
@@ -273,7 +273,7 @@ def _index(args: argparse.Namespace, writer: _ShardWriter) -> None:
         progress.close()
         raise _unreadable_error(root, sorted(unreadable), 'nothing was encoded')
 
-    model = _model(args.config, args.checkpoint, args.device, args.cfg_options)
+    model = _model(args.config, args.checkpoint, args.device, args.cfg_options, args.verbose)
     info = dict(
         config=str(Path(args.config).resolve()),
         checkpoint=str(Path(args.checkpoint).resolve()),
@@ -348,7 +348,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     if _sha256(checkpoint) != recorded['checkpoint_sha256']:
         raise ArchiveIndexError(f'{checkpoint} is not the checkpoint {index.folder} was built with')
     options = recorded.get('cfg_options') or None
-    model = _model(config, checkpoint, args.device, options)
+    model = _model(config, checkpoint, args.device, options, args.verbose)
     queries = embed_texts(model, args.queries)
     scores, ids = index.search(queries, args.topk, args.backend)
     paths = index.paths()
@@ -381,7 +381,7 @@ def cmd_search_image(args: argparse.Namespace) -> None:
     from rsretrieval.apis import embed_texts, iter_image_embeddings
 
     captions = _read_captions(args.captions)
-    model = _model(args.config, args.checkpoint, args.device, args.cfg_options)
+    model = _model(args.config, args.checkpoint, args.device, args.cfg_options, args.verbose)
     text_emb = embed_texts(model, captions)
     results = []
     for paths, emb in iter_image_embeddings(model, args.images, batch_size=16):

@@ -279,3 +279,26 @@ def quiet_runner(cfg: Config, enabled: bool = True) -> Iterator[None]:
         logger.setLevel(numeric)
         for handler in logger.handlers:
             handler.setLevel(numeric)
+
+
+@contextlib.contextmanager
+def quiet_logs(enabled: bool = True) -> Iterator[None]:
+    """Hold the current mmengine logger (and its handlers) at ``WARNING`` inside the block.
+
+    For tools that build a model and then load a checkpoint into it: the
+    build's notes about pretrained initialisation are noise before their result.
+    """
+    if not enabled:
+        yield
+        return
+    logger = MMLogger.get_current_instance()
+    levels = [logger.level, *(h.level for h in logger.handlers)]
+    logger.setLevel(logging.WARNING)
+    for handler in logger.handlers:
+        handler.setLevel(max(handler.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(levels[0])
+        for handler, level in zip(logger.handlers, levels[1:]):
+            handler.setLevel(level)

@@ -40,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
     parser.add_argument('--json', help='also write the figures to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
+    parser.add_argument('--verbose', action='store_true', help='also log how the model is built and loaded')
     args = parser.parse_args()
     check_inputs(config=args.config, checkpoints=(args.checkpoint,) if args.checkpoint else ())
     return args
@@ -63,7 +64,9 @@ def main() -> None:
 
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     try:
-        model = init_model(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
+        model = init_model(
+            args.config, args.checkpoint, device=device, cfg_options=args.cfg_options, quiet=not args.verbose
+        )
     except (ConfigError, CheckpointError) as err:
         fail(str(err))
     size = _image_size(model.cfg)

@@ -36,6 +36,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--alpha', type=float, default=0.5, help='weight of the heat map in the blend')
     parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
+    parser.add_argument('--verbose', action='store_true', help='also log how the model is built and loaded')
     args = parser.parse_args()
     check_inputs(args.config, (args.checkpoint,), files=dict.fromkeys(args.images, 'image'))
     return args
@@ -54,7 +55,9 @@ def main() -> None:
 
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     try:
-        model = init_model(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
+        model = init_model(
+            args.config, args.checkpoint, device=device, cfg_options=args.cfg_options, quiet=not args.verbose
+        )
     except (ConfigError, CheckpointError) as err:
         fail(str(err))
     if not isinstance(model.backbone, Gswin):
