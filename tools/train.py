@@ -26,10 +26,21 @@ def parse_args() -> argparse.Namespace:
         help='mixed precision where the hardware runs it natively: bf16 autocast on GPUs of compute capability '
         '>= 8.0 and CPUs with AVX-512 BF16 or AMX, fp32 elsewhere (optim_wrapper.dtype=bfloat16 forces bf16)',
     )
+    parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        help="also write TensorBoard logs (mmengine's TensorboardVisBackend; "
+        'needs the extra: pip install -e .[tensorboard])',
+    )
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     check_inputs(config=args.config, checkpoints=(args.resume,) if args.resume not in (None, 'auto') else ())
+    if args.tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec('tensorboard') is None:
+            fail('--tensorboard needs the tensorboard package: pip install -e .[tensorboard]')
     return args
 
 
@@ -38,7 +49,7 @@ def main() -> None:
     # the slow imports (torch, the models), after the arguments are known to be usable
     from mmengine.runner import Runner
 
-    from rsretrieval.utils import ConfigError, finish_distributed, load_config, register_all_modules
+    from rsretrieval.utils import ConfigError, add_tensorboard, finish_distributed, load_config, register_all_modules
 
     register_all_modules(init_default_scope=False)
     try:
@@ -48,6 +59,8 @@ def main() -> None:
     if args.amp:
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
         cfg.optim_wrapper.dtype = 'auto'
+    if args.tensorboard:
+        add_tensorboard(cfg)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

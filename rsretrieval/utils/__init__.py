@@ -12,6 +12,7 @@ from .checkpoint import (
 from .config import (
     ConfigError,
     add_common_args,
+    add_tensorboard,
     check_cfg_options,
     finish_distributed,
     load_config,
@@ -39,6 +40,7 @@ __all__ = [
     'PACKAGED_WEIGHTS',
     'PrecisionChoice',
     'add_common_args',
+    'add_tensorboard',
     'cpu_bf16_support',
     'load_checkpoint_file',
     'finish_distributed',

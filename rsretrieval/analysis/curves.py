@@ -1,0 +1,204 @@
+"""Training curves from the scalars mmengine writes into a work dir.
+
+mmengine's ``LocalVisBackend`` appends one JSON object per line to
+``WORK_DIR/<timestamp>/vis_data/scalars.json``: training lines carry ``iter``
+and the losses, validation lines the metrics and ``step`` = the epoch. A run that
+was resumed has one timestamp folder per start; a test-only run (``tools/test.py``)
+has a folder without training lines, which is not part of the curves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Validation metrics, in the order they are drawn.
+METRICS = ('mR', 'i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10')
+#: Training scalars that are not losses and not worth a panel by default.
+NOT_CURVES = {'iter', 'epoch', 'step', 'data_time', 'time', 'base_lr', 'memory'}
+
+
+class NoLogsError(FileNotFoundError):
+    """A folder without the training logs mmengine writes."""
+
+
+@dataclass
+class RunScalars:
+    """The scalars of one work dir.
+
+    Attributes:
+        name: Label of the run (its folder name).
+        train: ``key -> (iterations, values)``, iterations increasing.
+        val: ``key -> (epochs, values)``, epochs increasing.
+    """
+
+    name: str
+    train: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    val: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def best_epoch(self, metric: str = 'mR') -> tuple[int, float] | None:
+        """``(epoch, value)`` of the highest validation ``metric``, or None."""
+        if metric not in self.val:
+            return None
+        epochs, values = self.val[metric]
+        i = int(np.argmax(values))
+        return int(epochs[i]), float(values[i])
+
+
+def _read_lines(path: Path) -> list[dict]:
+    """The JSON objects of a scalars file; a last line still being written is skipped."""
+    rows = []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a run that is still going may be writing this line
+    return rows
+
+
+def read_scalars(work_dir: str | os.PathLike, name: str | None = None) -> RunScalars:
+    """Read every training start in ``work_dir`` into one history.
+
+    Steps logged twice (a run resumed from a checkpoint older than its last
+    logs) keep the later start's values.
+
+    Raises:
+        NoLogsError: No ``*/vis_data/scalars.json`` with training lines in ``work_dir``.
+    """
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        raise NoLogsError(f'work dir not found: {work_dir}')
+    files = sorted(work_dir.glob('*/vis_data/scalars.json'))  # timestamp folders: chronological
+    train: dict[str, dict[int, float]] = {}
+    val: dict[str, dict[int, float]] = {}
+    for path in files:
+        rows = _read_lines(path)
+        if not any('iter' in row for row in rows):
+            continue  # a test-only run
+        for row in rows:
+            if 'iter' in row:
+                target, x = train, int(row['iter'])
+            elif 'step' in row and any(k in row for k in METRICS):
+                target, x = val, int(row['step'])
+            else:
+                continue
+            for key, value in row.items():
+                if key not in NOT_CURVES and isinstance(value, (int, float)):
+                    target.setdefault(key, {})[x] = float(value)
+    if not train:
+        raise NoLogsError(
+            f'{work_dir} has no training logs (no */vis_data/scalars.json with training lines): '
+            'give the work dir of a training run (tools/train.py --work-dir)'
+        )
+
+    def arrays(table: dict[str, dict[int, float]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for key, points in table.items():
+            xs = np.array(sorted(points))
+            out[key] = (xs, np.array([points[x] for x in xs]))
+        return out
+
+    return RunScalars(name or work_dir.name, arrays(train), arrays(val))
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Moving average over the last ``window`` points (fewer at the start)."""
+    if window <= 1 or len(values) == 0:
+        return values
+    cumsum = np.cumsum(np.insert(values.astype(float), 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (cumsum[1:] - cumsum[np.maximum(np.arange(1, len(values) + 1) - window, 0)]) / counts
+
+
+def loss_keys(runs: list[RunScalars]) -> list[str]:
+    """The loss terms present in any run: ``loss`` first, then its terms, then other scalars."""
+    keys = {k for run in runs for k in run.train}
+    losses = sorted(k for k in keys if k.startswith('loss') and k != 'loss')
+    others = sorted(k for k in keys if not k.startswith('loss') and k not in ('lr', 'grad_norm'))
+    return (['loss'] if 'loss' in keys else []) + losses + others + [k for k in ('lr', 'grad_norm') if k in keys]
+
+
+def plot_curves(
+    runs: list[RunScalars],
+    out: str | os.PathLike,
+    keys: list[str] | None = None,
+    window: int | None = None,
+    metrics: tuple[str, ...] = METRICS,
+) -> list[str]:
+    """Draw each training scalar on its own axes and the validation metrics per epoch.
+
+    Every run has one colour in every panel; a loss curve is drawn raw (faint) and
+    smoothed over ``window`` logged points (default: 1/25 of the points, as each
+    logged value is already mmengine's average over its logging window); the
+    metrics panel draws mR thick and the six R@K thin, and marks each run's
+    best-mR epoch.
+
+    Returns:
+        The panel titles, in order.
+    """
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    keys = keys or loss_keys(runs)
+    has_val = any(run.val for run in runs)
+    panels = len(keys) + (1 if has_val else 0)
+    cols = min(3, panels)
+    rows = (panels + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
+    colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    titles = []
+    for ax, key in zip(axes.flat, keys):
+        for i, run in enumerate(runs):
+            if key not in run.train:
+                continue
+            xs, ys = run.train[key]
+            colour = colours[i % len(colours)]
+            points = window if window is not None else max(1, round(len(ys) / 25))
+            if points > 1:
+                ax.plot(xs, ys, color=colour, alpha=0.25, linewidth=0.8)
+            ax.plot(xs, smooth(ys, points), color=colour, linewidth=1.6, label=run.name)
+        ax.set_title(key)
+        ax.set_xlabel('iteration')
+        if key in ('lr', 'grad_norm') or key.startswith('loss'):
+            ax.ticklabel_format(axis='y', style='sci', scilimits=(-3, 4))
+        titles.append(key)
+    if has_val:
+        ax = axes.flat[len(keys)]
+        for i, run in enumerate(runs):
+            colour = colours[i % len(colours)]
+            for metric in metrics:
+                if metric not in run.val:
+                    continue
+                xs, ys = run.val[metric]
+                thick = metric == 'mR'
+                ax.plot(xs, ys, color=colour, linewidth=2.0 if thick else 0.8, alpha=1.0 if thick else 0.45,
+                        marker='o' if thick else None, markersize=3, label=run.name if thick else None)  # fmt: skip
+            best = run.best_epoch()
+            if best is not None:
+                ax.plot([best[0]], [best[1]], marker='*', markersize=14, color=colour, markeredgecolor='black')
+                ax.annotate(f'best {best[1]:.2f} (epoch {best[0]})', best, textcoords='offset points',
+                            xytext=(4, 6), fontsize=8, color=colour)  # fmt: skip
+        ax.set_title('validation: mR (thick), R@1/5/10 both directions (thin)')
+        ax.set_xlabel('epoch')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        titles.append('validation')
+    for ax in list(axes.flat)[panels:]:
+        ax.axis('off')
+    if len(runs) > 1:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc='lower center', ncol=min(len(runs), 4), frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if len(runs) > 1 else 0, 1, 1))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return titles
