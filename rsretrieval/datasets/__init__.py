@@ -1,6 +1,14 @@
 """Datasets, annotation readers and transforms."""
 
-from .annotations import ANN_FORMATS, AnnotationError, ImageRecord, detect_format, load_annotations
+from .annotations import (
+    ANN_FORMATS,
+    NWPU_CAPTION_KEYS,
+    NWPU_SPLITS,
+    AnnotationError,
+    ImageRecord,
+    detect_format,
+    load_annotations,
+)
 from .caption_dataset import RSCaptionDataset
 from .samplers import ReproducibleSampler, sample_seed
 from .synthetic import DemoSceneDataset, make_demo_dataset
@@ -11,6 +19,8 @@ __all__ = [
     'AnnotationError',
     'DemoSceneDataset',
     'ImageRecord',
+    'NWPU_CAPTION_KEYS',
+    'NWPU_SPLITS',
     'RSCaptionDataset',
     'ReproducibleSampler',
     'clean_caption',

@@ -1,4 +1,4 @@
-"""Readers for the three annotation formats that RS caption datasets ship in.
+"""Readers for the four annotation formats that RS caption datasets ship in.
 
 1. Karpathy JSON (``dataset_rsicd.json``, ``dataset_RSITMD.json``, UCM/Sydney
    ``dataset.json``): ``{"images": [{"filename", "split", "sentences": [{"raw"}]}]}``.
@@ -7,6 +7,9 @@
    per caption).
 3. ALBEF JSON: a list of ``{"image": str, "caption": str | [str]}``; the file
    holds one split.
+4. NWPU-Captions JSON (``dataset_nwpu.json``): an object keyed by scene class,
+   ``{"airplane": [{"filename", "split", "raw", "raw_1", ..., "raw_4", "imgid",
+   "sentids", ...}], ...}``; the images lie in ``<class>/<filename>``.
 
 Each reader returns :class:`ImageRecord` objects, one per image in file order,
 with the raw captions and the place each came from (for error messages).
@@ -20,7 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-ANN_FORMATS = ('karpathy', 'precomp', 'albef')
+ANN_FORMATS = ('karpathy', 'precomp', 'albef', 'nwpu')
+
+#: The caption fields of an NWPU-Captions entry, in order; ``raw_5``, ``raw_6``, ...
+#: are read too when present.
+NWPU_CAPTION_KEYS = ('raw', 'raw_1', 'raw_2', 'raw_3', 'raw_4')
+#: The split values an NWPU-Captions entry may hold.
+NWPU_SPLITS = ('train', 'val', 'test')
 
 
 class AnnotationError(ValueError):
@@ -46,10 +55,17 @@ def detect_format(ann_file: str | os.PathLike) -> str:
     """Guess the annotation format of ``ann_file``.
 
     A folder or a ``.txt`` file is precomp; a JSON object with ``images`` is
-    Karpathy; a JSON list is ALBEF.
+    Karpathy; a JSON list is ALBEF; a JSON object whose values are lists of
+    entries with ``raw`` or ``filename`` is NWPU-Captions.
+
+    Args:
+        ann_file: The annotation file (or precomp folder).
+
+    Returns:
+        One of :data:`ANN_FORMATS`.
 
     Raises:
-        AnnotationError: The file is not one of the three formats.
+        AnnotationError: The file is not one of the four formats.
     """
     path = Path(ann_file)
     if path.is_dir() or path.suffix == '.txt':
@@ -59,9 +75,24 @@ def detect_format(ann_file: str | os.PathLike) -> str:
         return 'karpathy'
     if isinstance(data, list):
         return 'albef'
+    if isinstance(data, dict) and _looks_like_nwpu(data):
+        return 'nwpu'
     raise AnnotationError(
         f'{path}: cannot detect the annotation format: expected a JSON object with an '
-        '"images" list (Karpathy), a JSON list (ALBEF) or a precomp folder/.txt file'
+        '"images" list (Karpathy), a JSON list (ALBEF), a JSON object of per-class lists of '
+        'entries with "filename" and "raw" (NWPU-Captions) or a precomp folder/.txt file'
+    )
+
+
+def _looks_like_nwpu(data: dict) -> bool:
+    """Whether some value of ``data`` is a list whose first entry has ``raw`` or ``filename``.
+
+    One class is enough, so that a file with a malformed class is still read as
+    NWPU-Captions and the reader names the class at fault.
+    """
+    return any(
+        isinstance(v, list) and v and isinstance(v[0], dict) and ('raw' in v[0] or 'filename' in v[0])
+        for v in data.values()
     )
 
 
@@ -69,8 +100,8 @@ def load_annotations(ann_file: str | os.PathLike, split: str, ann_format: str = 
     """Read the records of ``split`` from ``ann_file`` in the given format.
 
     Args:
-        ann_file: Karpathy/ALBEF JSON file, or the precomp folder (or one of
-            its ``.txt`` files).
+        ann_file: Karpathy/ALBEF/NWPU-Captions JSON file, or the precomp
+            folder (or one of its ``.txt`` files).
         split: ``train``, ``val`` or ``test`` (Karpathy files may hold others,
             e.g. ``restval``; they are accepted when present).
         ann_format: ``'auto'`` or one of :data:`ANN_FORMATS`.
@@ -84,7 +115,7 @@ def load_annotations(ann_file: str | os.PathLike, split: str, ann_format: str = 
         raise FileNotFoundError(f'Annotation file not found: {path}')
     if ann_format == 'auto':
         ann_format = detect_format(path)
-    readers = {'karpathy': read_karpathy, 'precomp': read_precomp, 'albef': read_albef}
+    readers = {'karpathy': read_karpathy, 'precomp': read_precomp, 'albef': read_albef, 'nwpu': read_nwpu}
     if ann_format not in readers:
         raise AnnotationError(f"Unknown ann_format {ann_format!r}; use 'auto' or one of {ANN_FORMATS}")
     records = readers[ann_format](path, split)
@@ -237,3 +268,78 @@ def read_albef(path: Path, split: str) -> list[ImageRecord]:
         caps.setdefault(entry['image'], []).extend(entry_caps)
         srcs.setdefault(entry['image'], []).extend(f'{where}[caption][{j}]' for j in range(len(entry_caps)))
     return [ImageRecord(name, tuple(c), tuple(srcs[name])) for name, c in caps.items()]
+
+
+def read_nwpu(path: Path, split: str) -> list[ImageRecord]:
+    """Read an NWPU-Captions JSON file (see module docstring).
+
+    Every entry of every class is validated, whatever its split, so that a bad
+    entry fails whichever split is built first. A record's ``filename`` is
+    ``<class>/<filename>`` (the release keeps each class in its own folder of
+    ``NWPU_images``); its captions are ``raw``, ``raw_1``, ..., ``raw_4`` (and
+    ``raw_5``, ... when present), and their sources read
+    ``file[class][entry index][field]``. Empty captions are left to the dataset
+    (``empty_captions``), as in the other formats.
+
+    Args:
+        path: The ``dataset_nwpu.json`` file.
+        split: ``train``, ``val`` or ``test``.
+
+    Returns:
+        The records of ``split``, class by class in file order.
+
+    Raises:
+        AnnotationError: A class that is not a list, an entry that is not an
+            object, a missing or empty ``filename``, a missing ``split`` or one
+            that is not train/val/test, a missing or non-string caption field
+            (each naming the file, class and entry), or a ``split`` the file
+            does not hold (the splits present are listed).
+    """
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise AnnotationError(
+            f'{path}: NWPU-Captions format needs a top-level JSON object keyed by scene class, '
+            f'got {type(data).__name__}'
+        )
+    splits: set[str] = set()
+    records = []
+    for cls, entries in data.items():
+        if not isinstance(entries, list):
+            raise AnnotationError(
+                f'{path}[{cls}]: class {cls!r} must hold a list of image entries, got {type(entries).__name__}'
+            )
+        for i, entry in enumerate(entries):
+            where = f'{path}[{cls}][{i}]'
+            if not isinstance(entry, dict):
+                raise AnnotationError(f'{where}: expected an object, got {type(entry).__name__}')
+            filename = entry.get('filename')
+            if not isinstance(filename, str) or not filename.strip():
+                problem = 'missing key "filename"' if 'filename' not in entry else f'bad filename {filename!r}'
+                raise AnnotationError(f'{where}: {problem} (class {cls!r}, entry {i})')
+            name = f'{where} ({filename})'
+            if 'split' not in entry:
+                raise AnnotationError(f'{name}: missing key "split"')
+            if entry['split'] not in NWPU_SPLITS:
+                raise AnnotationError(f'{name}: unknown split value {entry["split"]!r}; expected one of {NWPU_SPLITS}')
+            keys = list(NWPU_CAPTION_KEYS)
+            while f'raw_{len(keys)}' in entry:
+                keys.append(f'raw_{len(keys)}')
+            for key in keys:
+                if key not in entry:
+                    raise AnnotationError(f'{name}: missing caption field {key!r}')
+                if not isinstance(entry[key], str):
+                    raise AnnotationError(
+                        f'{name}: caption field {key!r} must be a string, got {type(entry[key]).__name__}'
+                    )
+            splits.add(entry['split'])
+            if entry['split'] == split:
+                records.append(
+                    ImageRecord(
+                        f'{cls}/{filename}',
+                        tuple(entry[key] for key in keys),
+                        tuple(f'{where}[{key}]' for key in keys),
+                    )
+                )
+    if split not in splits:
+        raise AnnotationError(f'{path}: unknown split {split!r}; the file has splits {sorted(splits)}')
+    return records

@@ -19,7 +19,7 @@ from .transforms.loading import read_rgb
 
 @DATASETS.register_module()
 class RSCaptionDataset(BaseDataset):
-    """Images with several captions each (RSICD, RSITMD, UCM, Sydney, ...).
+    """Images with several captions each (RSICD, RSITMD, UCM, Sydney, NWPU, ...).
 
     In train mode the dataset has one item per (image, caption) pair with the
     keys ``img_path``, ``caption``, ``image_id`` (image index in the split) and
@@ -41,7 +41,9 @@ class RSCaptionDataset(BaseDataset):
             one file per split (ALBEF: ``'rsitmd_{split}.json'``).
         data_root: Dataset root.
         data_prefix: ``dict(img_path=...)``, the image folder under ``data_root``.
-        ann_format: ``'auto'``, ``'karpathy'``, ``'precomp'`` or ``'albef'``.
+        ann_format: ``'auto'``, ``'karpathy'``, ``'precomp'``, ``'albef'`` or
+            ``'nwpu'`` (NWPU-Captions' ``dataset_nwpu.json``; its image paths
+            are ``<class>/<filename>`` under ``data_prefix['img_path']``).
         split: ``'train'``, ``'val'`` or ``'test'``; ``'holdout'`` with
             ``holdout`` set.
         holdout: ``dict(split='train', num_images=N, seed=S)`` carves a fixed
