@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -68,8 +69,14 @@ class RSCaptionDataset(BaseDataset):
             RSITMD release has 20 empty lines in ``train_caps.txt``: all five
             captions of four images). With ``'drop'`` an image left without
             captions is dropped too, and the log names it.
+        indices: mmengine's subset (an int ``N``: the first ``N``, ``-N``: the
+            last ``N``; or a sequence of positions). In test mode it selects
+            *images*, and their captions, ``img2txt`` and ``txt2img`` follow with
+            ids renumbered, so evaluation, saved matrices, rerankers and tools
+            see one consistent subset; in train mode it selects (image,
+            caption) pairs. Only the selected images are checked.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
-            (``pipeline``, ``test_mode``, ``indices``, ``lazy_init``, ...).
+            (``pipeline``, ``test_mode``, ``lazy_init``, ...).
     """
 
     METAINFO = dict(dataset_name='rs_captions')
@@ -85,9 +92,13 @@ class RSCaptionDataset(BaseDataset):
         check_images: bool | str = 'full',
         empty_captions: str = 'error',
         holdout: dict | None = None,
+        indices: int | Sequence[int] | None = None,
         **kwargs,
     ) -> None:
         self.holdout = _check_holdout(holdout, split)
+        # applied here, to images or pairs with the ground truth renumbered; mmengine's own
+        # subset would cut data_list alone and leave the ground truth of the full split
+        self.subset = indices
         if empty_captions not in ('error', 'drop'):
             raise ValueError(f"empty_captions must be 'error' or 'drop', got {empty_captions!r}")
         self.empty_captions = empty_captions
@@ -123,13 +134,58 @@ class RSCaptionDataset(BaseDataset):
             keep = self.split == 'holdout'
             records = [rec for rec in records if (rec.filename in held_out) == keep]
         image_root = self.data_prefix.get('img_path', '') or self.data_root
+        images = self._clean_captions(records)  # [(record, captions)]
+        total = len(images)
+        if self.subset is not None:
+            pairs = sum(len(caps) for _, caps in images)
+            images = self._select(images)
+            chosen = (
+                f'{len(images)} of {total} images'
+                if self.test_mode
+                else f'{sum(len(caps) for _, caps in images)} of {pairs} pairs ({len(images)} images)'
+            )
+            MMLogger.get_current_instance().info(f'{self.ann_file} [{self.split}]: subset of {chosen} (indices)')
+        paths = [os.path.join(image_root, rec.filename) for rec, _ in images]
+        if self.check_images:
+            _check_images(paths, [rec for rec, _ in images], full=self.check_images == 'full')
         self._image_paths, self._captions, self._img2txt, self._txt2img = [], [], [], []
+        for (_, captions), path in zip(images, paths):
+            image_id = len(self._image_paths)
+            self._image_paths.append(path)
+            self._img2txt.append(list(range(len(self._captions), len(self._captions) + len(captions))))
+            self._captions.extend(captions)
+            self._txt2img.extend([image_id] * len(captions))
+        self._metainfo.update(split=self.split, num_images=len(self._image_paths), num_captions=len(self._captions))
+        if self.holdout is not None:
+            self._metainfo.update(holdout=dict(self.holdout))
+        if self.subset is not None:
+            self._metainfo.update(subset_of=total)
+        if self.test_mode:
+            return [dict(img_path=p, image_id=i) for i, p in enumerate(self._image_paths)]
+        return [
+            dict(img_path=self._image_paths[img], caption=self._captions[t], image_id=img, caption_id=t)
+            for t, img in enumerate(self._txt2img)
+        ]
+
+    def _select(self, images: list[tuple[ImageRecord, list[str]]]) -> list[tuple[ImageRecord, list[str]]]:
+        """The ``indices`` subset: images in test mode; in train mode (image, caption) pairs,
+        grouped back by image in the order of their first selected pair."""
+        units = images if self.test_mode else [(i, c) for i, (_, caps) in enumerate(images) for c in caps]
+        picked = _positions(self.subset, len(units), 'images' if self.test_mode else '(image, caption) pairs')
+        if self.test_mode:
+            return [images[i] for i in picked]
+        by_image: dict[int, list[str]] = {}
+        for i in picked:
+            image, caption = units[i]
+            by_image.setdefault(image, []).append(caption)
+        return [(images[i][0], captions) for i, captions in by_image.items()]
+
+    def _clean_captions(self, records: list[ImageRecord]) -> list[tuple[ImageRecord, list[str]]]:
+        """Each record with its cleaned captions; empty ones raise or are dropped (``empty_captions``)."""
+        images = []
         dropped: list[str] = []
         dropped_images: list[str] = []
-        paths = [os.path.join(image_root, rec.filename) for rec in records]
-        if self.check_images:
-            _check_images(paths, records, full=self.check_images == 'full')
-        for rec, path in zip(records, paths):
+        for rec in records:
             captions = []
             for raw, source in zip(rec.captions, rec.sources):
                 caption = clean_caption(raw, self.max_words)
@@ -145,11 +201,7 @@ class RSCaptionDataset(BaseDataset):
             if not captions:  # only reachable with 'drop': every caption of the image was empty
                 dropped_images.append(f'{rec.filename} ({rec.sources[0]})')
                 continue
-            image_id = len(self._image_paths)
-            self._image_paths.append(path)
-            self._img2txt.append(list(range(len(self._captions), len(self._captions) + len(captions))))
-            self._captions.extend(captions)
-            self._txt2img.extend([image_id] * len(captions))
+            images.append((rec, captions))
         if dropped:
             MMLogger.get_current_instance().warning(
                 f'{self.ann_file} [{self.split}]: dropped {len(dropped)} empty captions: '
@@ -161,15 +213,7 @@ class RSCaptionDataset(BaseDataset):
                     else ''
                 )
             )
-        self._metainfo.update(split=self.split, num_images=len(self._image_paths), num_captions=len(self._captions))
-        if self.holdout is not None:
-            self._metainfo.update(holdout=dict(self.holdout))
-        if self.test_mode:
-            return [dict(img_path=p, image_id=i) for i, p in enumerate(self._image_paths)]
-        return [
-            dict(img_path=self._image_paths[img], caption=self._captions[t], image_id=img, caption_id=t)
-            for t, img in enumerate(self._txt2img)
-        ]
+        return images
 
     # ------------------------------------------------------------------ samples
     def __getitem__(self, idx: int | tuple[int, int]) -> dict:
@@ -220,6 +264,29 @@ class RSCaptionDataset(BaseDataset):
         """Image id of every caption."""
         self._loaded()
         return self._txt2img
+
+
+def _positions(indices: int | Sequence[int], total: int, what: str) -> list[int]:
+    """mmengine's ``indices`` as positions: ``N`` the first ``N``, ``-N`` the last ``N``, or a sequence.
+
+    Raises:
+        ValueError: A position out of range, a repeated one, or an empty selection.
+    """
+    if isinstance(indices, (bool, str)) or not isinstance(indices, (int, Sequence)):
+        raise ValueError(f'indices must be an int or a sequence of ints, got {indices!r}')
+    if isinstance(indices, int):
+        picked = list(range(min(indices, total))) if indices >= 0 else list(range(max(total + indices, 0), total))
+    else:
+        picked = [int(i) for i in indices]
+        bad = [i for i in picked if not -total <= i < total]
+        if bad:
+            raise ValueError(f'indices {bad[:5]} are out of range for {total} {what}')
+        picked = [i % total for i in picked]
+        if len(set(picked)) != len(picked):
+            raise ValueError(f'indices repeat a position: each of the {total} {what} can be selected once')
+    if not picked:
+        raise ValueError(f'indices={indices!r} selects none of the {total} {what}')
+    return picked
 
 
 def _check_holdout(holdout: dict | None, split: str) -> dict | None:

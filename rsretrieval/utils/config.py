@@ -125,6 +125,7 @@ def load_config(args: argparse.Namespace) -> Config:
         ConfigError: The config cannot be read, or an option does not fit it (one line).
     """
     cfg = merge_cfg_options(read_config(args.config), args.cfg_options)
+    pin_memory_where_useful(cfg)
     cfg.launcher = args.launcher
     if getattr(args, 'compile', False):
         cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), dict(type='CompileModulesHook')]
@@ -316,4 +317,22 @@ def add_tensorboard(cfg: Config) -> Config:
     if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
         backends.append(dict(type='TensorboardVisBackend'))
     cfg.visualizer = dict(visualizer, vis_backends=backends)
+    return cfg
+
+
+def pin_memory_where_useful(cfg: Config, accelerator: bool | None = None) -> Config:
+    """Turn the loaders' ``pin_memory`` off where no accelerator is present.
+
+    Pinned host memory only speeds up copies to a GPU; on a CPU-only machine
+    PyTorch warns for every loader that asks for it, and nothing is gained.
+    """
+    if accelerator is None:
+        import torch
+
+        accelerator = torch.cuda.is_available()
+    if not accelerator:
+        for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            loader = cfg.get(name)
+            if loader and loader.get('pin_memory'):
+                loader['pin_memory'] = False
     return cfg

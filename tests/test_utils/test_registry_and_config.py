@@ -91,3 +91,15 @@ def test_cfg_options_refuse_keys_that_would_be_ignored():
     )
     assert merged.model.backbone.pretrained == '/w.pth' and merged.train_dataloader.dataset.indices == 8
     assert merged.train_dataloader.dataset.data_root == '/data'
+
+
+def test_pin_memory_only_with_an_accelerator():
+    from mmengine.config import Config
+
+    from rsretrieval.utils import pin_memory_where_useful
+
+    path = str(REPO / 'configs' / 'cmpagl_ucm.py')
+    cpu = pin_memory_where_useful(Config.fromfile(path), accelerator=False)
+    assert not any(cpu[k].get('pin_memory') for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'))
+    gpu = pin_memory_where_useful(Config.fromfile(path), accelerator=True)
+    assert all(gpu[k].pin_memory for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'))
