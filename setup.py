@@ -22,7 +22,12 @@ setup(
     packages=find_packages(include=['rsretrieval', 'rsretrieval.*']),
     python_requires='>=3.10',
     install_requires=read_requirements('requirements/runtime.txt'),
-    extras_require={'tests': read_requirements('requirements/tests.txt')},
+    package_data={'rsretrieval.search': ['static/*']},  # the search page of `rsretrieval-retrieve serve`
+    extras_require={
+        'tests': read_requirements('requirements/tests.txt'),
+        'serve': read_requirements('requirements/serve.txt'),
+        'tensorboard': read_requirements('requirements/tensorboard.txt'),
+    },
     license='Apache-2.0',
     entry_points={'console_scripts': ['rsretrieval-retrieve=rsretrieval.search.cli:main']},
 )

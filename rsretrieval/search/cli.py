@@ -6,6 +6,8 @@ Subcommands::
                                                      Ctrl-C saves what was encoded, rerun to resume)
     search INDEX_DIR "query" ["query" ...]           text -> images, over an index
     search-image CONFIG CHECKPOINT IMAGE [IMAGE ...] --captions FILE    image -> captions
+    serve  INDEX_DIR [--host 127.0.0.1] [--port 8000]  a search page and its JSON API over an index
+                                                     (needs the serve extra: pip install -e .[serve])
 
 This module parses and checks the arguments with nothing heavy imported: a
 missing config, checkpoint, folder or index is one line at once; torch and the
@@ -15,12 +17,15 @@ model load afterwards, in :mod:`rsretrieval.search.commands`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import ipaddress
 import os
 import sys
 
 from rsretrieval.cli import check_inputs, fail
 
 ANN_AUTO_THRESHOLD = 100_000  # images from which `--ann auto` builds an HNSW index
+SERVE_MODULES = ('fastapi', 'uvicorn')  # the serve extra (requirements/serve.txt)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,13 +71,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--captions', required=True, help='one caption per line (.txt) or a JSON list of strings')
     p.add_argument('--topk', type=int, default=5)
 
+    p = sub.add_parser('serve', help='a search page and its JSON API over an index (the serve extra)')
+    p.add_argument('index_dir')
+    p.add_argument(
+        '--host',
+        default='127.0.0.1',
+        help='address to listen on (default: loopback, this machine only; 0.0.0.0 opens the index to the network)',
+    )
+    p.add_argument('--port', type=int, default=8000, help='default 8000; 0 picks a free port (uvicorn prints it)')
+    p.add_argument('--config', help='default: the config recorded in the index')
+    p.add_argument('--checkpoint', help='default: the checkpoint recorded in the index (its hash must match)')
+    p.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
+
     for name, p in sub.choices.items():
         p.add_argument('--device', help='cuda or cpu (default: cuda when available)')
         p.add_argument('--verbose', action='store_true', help='also log how the model is built and loaded')
-        if name != 'index':
+        if name in ('search', 'search-image'):
             p.add_argument('--html', help='write a self-contained HTML page of the results')
             p.add_argument('--json', help='write the results as JSON')
-        if name != 'search':  # search uses the options recorded in the index
+        if name not in ('search', 'serve'):  # these use the options recorded in the index
             p.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
     return parser
 
@@ -87,6 +104,43 @@ def query_problem(queries: list[str]) -> str | None:
     return None
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) reaches this machine only."""
+    if host.lower() == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host.strip('[]')).is_loopback
+    except ValueError:
+        return False
+
+
+def missing_serve_modules() -> list[str]:
+    """The modules of the serve extra that are not installed (found without importing them)."""
+    return [name for name in SERVE_MODULES if importlib.util.find_spec(name) is None]
+
+
+def serve_problem(args: argparse.Namespace) -> str | None:
+    """Why ``serve`` cannot start (the serve extra is missing, a bad port), or None."""
+    if missing := missing_serve_modules():
+        return (
+            f'serve needs {" and ".join(missing)}, from the serve extra: pip install -e ".[serve]" '
+            '(or pip install -r requirements/serve.txt)'
+        )
+    if not 0 <= args.port <= 65535:
+        return f'--port must be from 0 to 65535 (0: a free port), got {args.port}'
+    if not args.host.strip():
+        return '--host is empty: give an address to listen on, e.g. 127.0.0.1'
+    return None
+
+
+def _check_index(args: argparse.Namespace, prog: str) -> None:
+    if not os.path.isdir(args.index_dir):
+        fail(f'index not found: {args.index_dir}', prog)
+    if not os.path.isfile(os.path.join(args.index_dir, 'meta.json')):
+        fail(f'{args.index_dir} is not an rsretrieval index (no meta.json): build one with `index`', prog)
+    check_inputs(args.config, (args.checkpoint,) if args.checkpoint else (), prog=prog)
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Fail with one line at the first unusable input, before anything heavy loads."""
     prog = 'rsretrieval-retrieve'
@@ -99,11 +153,11 @@ def check_args(args: argparse.Namespace) -> None:
     elif args.command == 'search':
         if problem := query_problem(args.queries):
             fail(problem, prog)
-        if not os.path.isdir(args.index_dir):
-            fail(f'index not found: {args.index_dir}', prog)
-        if not os.path.isfile(os.path.join(args.index_dir, 'meta.json')):
-            fail(f'{args.index_dir} is not an rsretrieval index (no meta.json): build one with `index`', prog)
-        check_inputs(args.config, (args.checkpoint,) if args.checkpoint else (), prog=prog)
+        _check_index(args, prog)
+    elif args.command == 'serve':
+        if problem := serve_problem(args):
+            fail(problem, prog)
+        _check_index(args, prog)
     else:
         files = dict.fromkeys(args.images, 'image')
         files[args.captions] = 'caption file'
@@ -118,7 +172,12 @@ def main(argv: list[str] | None = None) -> None:
     from . import commands
     from .archive_index import ArchiveIndexError
 
-    run = {'index': commands.cmd_index, 'search': commands.cmd_search, 'search-image': commands.cmd_search_image}
+    run = {
+        'index': commands.cmd_index,
+        'search': commands.cmd_search,
+        'search-image': commands.cmd_search_image,
+        'serve': commands.cmd_serve,
+    }
     try:
         run[args.command](args)
     except (ArchiveIndexError, ConfigError, CheckpointError, FileNotFoundError, NotADirectoryError) as err:

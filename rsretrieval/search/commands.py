@@ -335,9 +335,9 @@ def _write_outputs(args: argparse.Namespace, results: list, images: bool, query_
         print(f'wrote {args.json}')
 
 
-def cmd_search(args: argparse.Namespace) -> None:
-    from rsretrieval.apis import embed_texts
-
+def _index_and_model(args: argparse.Namespace) -> tuple[ArchiveIndex, torch.nn.Module]:
+    """The index of ``args.index_dir`` and the model it was built with (``--config`` and
+    ``--checkpoint`` point at moved files; the checkpoint's hash must match)."""
     index = ArchiveIndex(args.index_dir)
     recorded = index.meta['model']
     config = args.config or recorded['config']
@@ -348,7 +348,13 @@ def cmd_search(args: argparse.Namespace) -> None:
     if _sha256(checkpoint) != recorded['checkpoint_sha256']:
         raise ArchiveIndexError(f'{checkpoint} is not the checkpoint {index.folder} was built with')
     options = recorded.get('cfg_options') or None
-    model = _model(config, checkpoint, args.device, options, args.verbose)
+    return index, _model(config, checkpoint, args.device, options, args.verbose)
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from rsretrieval.apis import embed_texts
+
+    index, model = _index_and_model(args)
     queries = embed_texts(model, args.queries)
     scores, ids = index.search(queries, args.topk, args.backend)
     paths = index.paths()
@@ -358,6 +364,14 @@ def cmd_search(args: argparse.Namespace) -> None:
         results.append((query, hits))
         print(results_table(query, hits) + '\n')
     _write_outputs(args, results, images=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """``serve``: the search page over an index; the model loads once, before the server starts."""
+    from . import server
+
+    index, model = _index_and_model(args)
+    server.serve(index, model, args.host, args.port, args.backend)
 
 
 def _read_captions(path: str) -> list[str]:
