@@ -49,7 +49,16 @@ def main() -> None:
     # the slow imports (torch, the models), after the arguments are known to be usable
     from mmengine.runner import Runner
 
-    from rsretrieval.utils import ConfigError, add_tensorboard, finish_distributed, load_config, register_all_modules
+    from rsretrieval.utils import (
+        CheckpointWriteError,
+        ConfigError,
+        add_tensorboard,
+        find_resumable_checkpoint,
+        finish_distributed,
+        load_config,
+        register_all_modules,
+        remove_stale_temporaries,
+    )
 
     register_all_modules(init_default_scope=False)
     try:
@@ -62,11 +71,22 @@ def main() -> None:
     if args.tensorboard:
         add_tensorboard(cfg)
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # the newest checkpoint that can be read: one torn by a crash while it was saved is passed over
+        for path in remove_stale_temporaries(cfg.work_dir):
+            print(f'train.py: removed {path}, left by a save that was killed', flush=True)
+        latest, skipped = find_resumable_checkpoint(cfg.work_dir)
+        for problem in skipped:
+            print(f'train.py: warning: passed over {problem}', flush=True)
+        if latest and skipped:
+            print(f'train.py: resuming from {latest}, the newest readable checkpoint', flush=True)
+        cfg.resume, cfg.load_from = True, latest
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointWriteError as err:
+        fail(str(err), code=1)
     del runner  # the DDP wrapper holds the process group: release it before destroying the group
     finish_distributed()
 

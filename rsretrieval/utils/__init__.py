@@ -1,11 +1,15 @@
 from .checkpoint import (
     CheckpointError,
+    CheckpointWriteError,
     UnsafeCheckpointError,
+    atomic_write,
+    find_resumable_checkpoint,
     load_checkpoint_file,
     load_checkpoint_into_runner,
     load_model_weights,
     load_weights,
     mismatch_summary,
+    remove_stale_temporaries,
     restore_history_buffers,
     to_safe_types,
 )
@@ -29,6 +33,9 @@ from .setup_env import register_all_modules
 
 __all__ = [
     'CheckpointError',
+    'CheckpointWriteError',
+    'atomic_write',
+    'find_resumable_checkpoint',
     'ConfigError',
     'UnsafeCheckpointError',
     'check_cfg_options',
@@ -39,6 +46,7 @@ __all__ = [
     'quiet_logs',
     'quiet_runner',
     'read_config',
+    'remove_stale_temporaries',
     'PACKAGED_WEIGHTS',
     'PrecisionChoice',
     'add_common_args',

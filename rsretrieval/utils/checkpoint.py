@@ -12,9 +12,11 @@ rebuilds the objects after loading: torch's default allow-list suffices.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -285,3 +287,118 @@ def load_checkpoint_into_runner(runner, path: str | os.PathLike) -> dict:
     runner.call_hook('after_load_checkpoint', checkpoint=checkpoint)
     runner.logger.info(f'Weights loaded from {path}')
     return checkpoint
+
+
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint (or its pointer) could not be written; earlier files are intact."""
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
+
+    The bytes go to a temporary file in the same folder, are flushed and
+    fsync'ed, then renamed over ``path`` (an atomic replacement on POSIX); the
+    folder is fsync'ed so that the rename survives a power cut.
+
+    Raises:
+        CheckpointWriteError: The write failed (a full disk, a quota, a file
+            size limit, ...): the message names the file, the bytes it needed
+            and the free space; the temporary file is removed and ``path`` is
+            left as it was.
+    """
+    path = Path(path)
+    payload = data.encode('utf-8') if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        try:
+            free = shutil.disk_usage(path.parent).free
+            space = f'{free:,} bytes free on its device'
+        except OSError:
+            space = 'free space unknown'
+        raise CheckpointWriteError(
+            f'could not write {path}: it needs {len(payload):,} bytes, {space} '
+            f'({err.strerror or err}); earlier checkpoints are intact'
+        ) from err
+    with contextlib.suppress(OSError):  # make the rename durable (not possible on every file system)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def find_resumable_checkpoint(work_dir: str | os.PathLike) -> tuple[str | None, list[str]]:
+    """The newest checkpoint in ``work_dir`` that can be read, to resume from.
+
+    Looks at the file ``last_checkpoint`` names, then at every periodic
+    (``epoch_*.pth``) and preemption (``iter_*.pth``) checkpoint, newest first;
+    best checkpoints hold no optimizer state and are not resumed from. A file
+    that is cut short (no zip end record) or whose archive cannot be opened is
+    passed over.
+
+    Returns:
+        ``(path or None, ["path: why it was passed over", ...])``.
+    """
+    import zipfile
+
+    from rsretrieval.cli import checkpoint_problem
+
+    work_dir = Path(work_dir)
+    candidates: list[Path] = []
+    pointer = work_dir / 'last_checkpoint'
+    if pointer.is_file():
+        named = pointer.read_text().strip()
+        if named:
+            candidates.append(Path(named))
+    periodic = [*work_dir.glob('epoch_*.pth'), *work_dir.glob('iter_*.pth')]
+    candidates += sorted(periodic, key=lambda p: p.stat().st_mtime, reverse=True)
+    skipped, seen = [], set()
+    for path in candidates:
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        problem = checkpoint_problem(str(path))
+        if problem is None and zipfile.is_zipfile(path):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    archive.namelist()
+            except (zipfile.BadZipFile, OSError) as err:
+                problem = f'checkpoint is unreadable: {path} ({err})'
+        if problem is None:
+            return str(path), skipped
+        skipped.append(problem)
+    return None, skipped
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Delete the temporary files of :func:`atomic_write` left by processes that died
+    mid-write (their process id no longer runs); they are never valid checkpoints.
+
+    Returns:
+        The removed paths.
+    """
+    removed = []
+    for path in Path(folder).glob('.*.tmp-*'):
+        pid = path.name.rsplit('.tmp-', 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running: its save is in progress
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # another user's live process
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(str(path))
+    return removed

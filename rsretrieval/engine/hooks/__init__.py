@@ -1,3 +1,4 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .compile_hook import CompileModulesHook
 from .distillation_warmup_hook import DistillationWarmupHook
 from .non_finite_loss_hook import NonFiniteLossHook
@@ -8,6 +9,7 @@ from .safe_checkpoint_hook import SafeCheckpointHook
 from .stall_watchdog_hook import StallWatchdogHook
 
 __all__ = [
+    'AtomicCheckpointHook',
     'CompileModulesHook',
     'DistillationWarmupHook',
     'NonFiniteLossHook',

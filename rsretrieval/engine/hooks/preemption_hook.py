@@ -11,6 +11,7 @@ from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
 
 from rsretrieval.registry import HOOKS
+from rsretrieval.utils.checkpoint import atomic_write
 
 
 @HOOKS.register_module()
@@ -68,8 +69,7 @@ class PreemptionHook(Hook):
         filename = f'iter_{runner.iter + 1}.pth'
         runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
         if is_main_process():
-            with open(os.path.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
-                f.write(os.path.join(runner.work_dir, filename))
+            atomic_write(os.path.join(runner.work_dir, 'last_checkpoint'), os.path.join(runner.work_dir, filename))
         name = signal.Signals(requested).name
         runner.logger.warning(
             f'{name} received: saved {filename} after iteration {runner.iter + 1} and stopped; '

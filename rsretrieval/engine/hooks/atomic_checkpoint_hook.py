@@ -1,0 +1,96 @@
+"""mmengine's CheckpointHook, ordered so that a crash while saving loses nothing."""
+
+from __future__ import annotations
+
+import os.path as osp
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
+
+from rsretrieval.registry import HOOKS
+from rsretrieval.utils.checkpoint import atomic_write
+
+
+class _DeferRemoval:
+    """A file backend that records ``remove``/``rmtree`` calls instead of running them."""
+
+    def __init__(self, backend) -> None:
+        self._backend = backend
+        self.removals: list[tuple[str, str]] = []
+
+    def remove(self, path: str) -> None:
+        self.removals.append(('remove', path))
+
+    def rmtree(self, path: str) -> None:
+        self.removals.append(('rmtree', path))
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)
+
+    def run(self, keep: set[str]) -> None:
+        """Carry out the recorded removals, except of the files in ``keep``."""
+        for method, path in self.removals:
+            if path not in keep and (self._backend.isfile(path) or self._backend.isdir(path)):
+                getattr(self._backend, method)(path)
+
+
+@HOOKS.register_module(name=['CheckpointHook', 'AtomicCheckpointHook'])
+class AtomicCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` (same arguments) with crash-safe saving.
+
+    It is registered as ``CheckpointHook`` in the rsretrieval scope, so every
+    config takes it. With the atomic local backend (every file is written to a
+    temporary name, fsync'ed and renamed: a killed save leaves no torn file):
+
+    - the new checkpoint is written *before* the one it replaces is removed,
+      for the periodic checkpoints (``max_keep_ckpts``) and for the best one
+      (mmengine removes the previous best first: a process killed in between
+      kept no best checkpoint at all);
+    - the ``last_checkpoint`` pointer is replaced atomically, after the
+      checkpoint it names is complete.
+    """
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        # mmengine's order, except that outdated checkpoints go after the new one is saved
+        deferred = _DeferRemoval(self.file_backend)
+        backend, self.file_backend = self.file_backend, deferred
+        try:
+            if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+                if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                    old = self.keep_ckpt_ids.popleft()
+                    if is_main_process():
+                        deferred.remove(backend.join_path(self.out_dir, self.filename_tmpl.format(old)))
+                self.keep_ckpt_ids.append(step)
+                runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+            ckpt_filename = self.filename_tmpl.format(step)
+            self.last_ckpt = backend.join_path(self.out_dir, ckpt_filename)
+            runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+            runner.save_checkpoint(
+                self.out_dir,
+                ckpt_filename,
+                self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args,
+            )
+        finally:
+            self.file_backend = backend
+        if not is_main_process():
+            return
+        atomic_write(osp.join(runner.work_dir, 'last_checkpoint'), str(self.last_ckpt))
+        deferred.run(keep={str(self.last_ckpt)})
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        # mmengine removes the previous best before it writes the new one: defer the removal
+        deferred = _DeferRemoval(self.file_backend)
+        backend, self.file_backend = self.file_backend, deferred
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            self.file_backend = backend
+        paths = [getattr(self, 'best_ckpt_path', None), *getattr(self, 'best_ckpt_path_dict', {}).values()]
+        current = {str(p) for p in paths if p}
+        deferred.run(keep=current)
