@@ -34,20 +34,56 @@ def _bert_layers(pretrained) -> int | None:
         return None
 
 
+OPEN_CLIP_TOWERS = ('OpenCLIPVision', 'OpenCLIPText')
+
+
+def _shrink_open_clip(tower: dict) -> None:
+    """An open_clip tower config at small widths (embedding 16), in place; no checkpoint."""
+    from rsretrieval.models.utils.open_clip_weights import open_clip_config
+
+    cfg = open_clip_config(tower['arch'], tower.get('model_cfg'))
+    vision, text = cfg['vision_cfg'], cfg['text_cfg']
+    if isinstance(vision.get('layers'), (list, tuple)):  # ResNet: heads = 32 * width / head_width
+        heads = 32 * vision.get('width', 64) // vision.get('head_width', 64)
+        small_vision = dict(width=8, head_width=8 * 32 // heads)
+    else:
+        heads = vision.get('width', 768) // vision.get('head_width', 64)
+        small_vision = dict(width=4 * heads, head_width=4)
+    own = dict(tower.get('model_cfg') or {})
+    own['embed_dim'] = 16
+    own['vision_cfg'] = dict(own.get('vision_cfg') or {}, **small_vision)
+    own['text_cfg'] = dict(own.get('text_cfg') or {}, width=4 * text.get('heads', 8))
+    tower['model_cfg'], tower['pretrained'] = own, None
+
+
+def _open_clip_layers(tower: dict) -> tuple[int, int]:
+    from rsretrieval.models.utils.open_clip_weights import open_clip_config
+
+    cfg = open_clip_config(tower['arch'], tower.get('model_cfg'))
+    return cfg['vision_cfg']['layers'], cfg['text_cfg']['layers']
+
+
 def shrink_widths(model: dict) -> dict:
     """The same model with narrow layers: depths, layer counts, heads and switches stay.
 
     Pretrained text weights are replaced by a random BERT of the same layer count
     (width 48, the same vocabulary), so configs that point at a local folder that
-    is absent here (BERT-base) build too.
+    is absent here (BERT-base) build too. open_clip towers keep their architecture's
+    depths and heads at small widths, with random weights.
     """
     model = copy.deepcopy(model)
     backbone = model['backbone']
     if backbone['type'] == 'ViT':
         backbone['embed_dim'] = 4 * backbone.get('num_heads', 12)
+    elif backbone['type'] in OPEN_CLIP_TOWERS:
+        _shrink_open_clip(backbone)
     else:  # Gswin, Swin, GCViT: widths double per stage, heads divide them
         backbone['embed_dim'] = 8 * backbone['num_heads'][0]
     text = model['text_encoder']
+    if text['type'] in OPEN_CLIP_TOWERS:
+        _shrink_open_clip(text)
+        model['pretrained'] = None  # CLIPRetriever's checkpoint (absent here, and of other widths)
+        return model
     layers = _bert_layers(text['pretrained']) if text.get('pretrained') else None
     if layers is None:
         layers = text.get('num_layers') or 1
@@ -68,6 +104,8 @@ def test_config_builds_its_model_and_resolves_its_datasets(path):
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == 'rsretrieval'
     model_cfg = cfg.model.to_dict()
+    if OPEN_CLIP_TOWERS[0] in str(model_cfg) or OPEN_CLIP_TOWERS[1] in str(model_cfg):
+        pytest.importorskip('open_clip')
     torch.manual_seed(0)
     model = MODELS.build(shrink_widths(model_cfg))
 
@@ -80,7 +118,13 @@ def test_config_builds_its_model_and_resolves_its_datasets(path):
         for block in blocks:
             assert block.use_global_window == backbone.get('use_global_window', True)
             assert block.use_shifted_window == backbone.get('use_shifted_window', True)
-    assert len(model.text_encoder.bert.encoder.layer) == model_cfg['text_encoder']['num_layers']
+    text = model_cfg['text_encoder']
+    if text['type'] == 'BertTextEncoder':
+        assert len(model.text_encoder.bert.encoder.layer) == text['num_layers']
+    else:  # an open_clip text tower: its architecture's depth
+        assert len(model.text_encoder.transformer.resblocks) == _open_clip_layers(text)[1]
+    if backbone['type'] == 'OpenCLIPVision' and model.backbone.kind == 'vit':
+        assert len(model.backbone.visual.transformer.resblocks) == _open_clip_layers(backbone)[0]
     if model_cfg['type'] == 'CMPAGL':
         assert type(model.fusion_head).__name__ == model_cfg['fusion_head']['type']
         for loss in ('itc', 'triplet', 'itm', 'mlm'):
