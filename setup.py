@@ -27,6 +27,7 @@ setup(
         'tests': read_requirements('requirements/tests.txt'),
         'serve': read_requirements('requirements/serve.txt'),
         'tensorboard': read_requirements('requirements/tensorboard.txt'),
+        'clip': read_requirements('requirements/clip.txt'),
     },
     license='Apache-2.0',
     entry_points={'console_scripts': ['rsretrieval-retrieve=rsretrieval.search.cli:main']},

@@ -202,6 +202,9 @@ def load_model_weights(model: torch.nn.Module, path: str | os.PathLike, map_loca
             fit the model (:func:`mismatch_summary`).
     """
     checkpoint = load_checkpoint_file(path, map_location)
+    adapt = getattr(model, 'adapt_checkpoint', None)  # a model that reads other formats (CLIP releases)
+    if adapt is not None:
+        checkpoint = adapt(checkpoint, path)
     problem = mismatch_summary(path, checkpoint, model)
     if problem:
         raise CheckpointError(problem)

@@ -313,19 +313,26 @@ def describe_signature(sig: tuple | None) -> str:
 
 
 def matching_architectures(sig: tuple | None, tower: str) -> list[str]:
-    """open_clip's architecture names whose ``tower`` has this signature."""
+    """open_clip's architecture names whose ``tower`` has this signature, plain CLIPs
+    first (then CoCa and models with a Hugging Face or timm tower), shorter names first."""
     if sig is None:
         return []
     open_clip = require_open_clip()
-    names = []
+    found = []
     for name in open_clip.list_models():
         cfg = open_clip.get_model_config(name)
         try:
             if _signature_of_config(cfg, tower) == sig:
-                names.append(name)
+                special = bool(
+                    'multimodal_cfg' in cfg
+                    or cfg.get('custom_text')
+                    or cfg['text_cfg'].get('hf_model_name')
+                    or cfg['vision_cfg'].get('timm_model_name')
+                )
+                found.append((special, len(name), name))
         except (TypeError, KeyError):
             continue
-    return names
+    return [name for *_, name in sorted(found)]
 
 
 def _named(sig: tuple | None, tower: str) -> str:
