@@ -15,6 +15,8 @@ from transformers.utils import logging as hf_logging
 from rsretrieval.registry import TEXT_ENCODERS
 from rsretrieval.utils import resolve_pretrained
 
+from .token_cache import TokenCache
+
 
 def load_bert(pretrained: str | os.PathLike) -> BertModel:
     """A pretrained ``BertModel`` (no pooler, SDPA attention) from a local folder or
@@ -97,7 +99,7 @@ class BertTextEncoder(BaseModule):
             )
         self.max_length = max_length
         self.token_cache_size = token_cache_size
-        self._token_cache: dict[str, tuple[int, ...]] = {}
+        self._token_cache = TokenCache(token_cache_size)
         if freeze_embeddings:
             self.bert.embeddings.requires_grad_(False)
 
@@ -109,18 +111,9 @@ class BertTextEncoder(BaseModule):
     def token_ids(self, captions: list[str]) -> list[tuple[int, ...]]:
         """Token ids of each caption, ``[CLS]`` ... ``[SEP]``, truncated to ``max_length``;
         captions seen before come from the cache, the others are tokenised in one call."""
-        cache = self._token_cache
-        new = [c for c in dict.fromkeys(captions) if c not in cache]
-        encoded = {}
-        if new:
-            ids = self.tokenizer(new, truncation=True, max_length=self.max_length)['input_ids']
-            encoded = dict(zip(new, map(tuple, ids)))
-        rows = [encoded[c] if c in encoded else cache[c] for c in captions]
-        if encoded and self.token_cache_size:
-            if len(cache) + len(encoded) > self.token_cache_size:
-                cache.clear()
-            cache.update(encoded)
-        return rows
+        return self._token_cache.token_ids(
+            captions, lambda new: self.tokenizer(new, truncation=True, max_length=self.max_length)['input_ids']
+        )
 
     def tokenize(
         self, captions: list[str], device: torch.device | str = 'cpu', pad_to_max_length: bool = False

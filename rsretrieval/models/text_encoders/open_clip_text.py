@@ -20,6 +20,7 @@ from ..utils.open_clip_weights import (
     read_open_clip_state_dict,
     split_open_clip_state,
 )
+from .token_cache import TokenCache
 
 
 class OpenCLIPTokenizer:
@@ -134,7 +135,7 @@ class OpenCLIPText(BaseModule):
         if not 2 <= self.max_length <= self.context_length:
             raise ValueError(f'max_length must be in [2, {self.context_length}] for {arch}, got {max_length}')
         self.token_cache_size = token_cache_size
-        self._token_cache: dict[str, tuple[int, ...]] = {}
+        self._token_cache = TokenCache(token_cache_size)
 
     @property
     def out_channels(self) -> int:
@@ -164,15 +165,7 @@ class OpenCLIPText(BaseModule):
     def token_ids(self, captions: list[str]) -> list[tuple[int, ...]]:
         """Token ids of each caption (start ... end, truncated to ``max_length``); captions
         seen before come from the cache, the others are tokenised in one call."""
-        cache = self._token_cache
-        new = [c for c in dict.fromkeys(captions) if c not in cache]
-        encoded = dict(zip(new, self.tokenizer(new, self.max_length))) if new else {}
-        rows = [encoded[c] if c in encoded else cache[c] for c in captions]
-        if encoded and self.token_cache_size:
-            if len(cache) + len(encoded) > self.token_cache_size:
-                cache.clear()
-            cache.update(encoded)
-        return rows
+        return self._token_cache.token_ids(captions, lambda new: self.tokenizer(new, self.max_length))
 
     def tokenize(
         self, captions: list[str], device: torch.device | str = 'cpu', pad_to_max_length: bool = False
