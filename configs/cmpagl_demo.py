@@ -6,7 +6,7 @@
 _base_ = [
     '_base_/models/cmpagl_gswin-tiny_minilm-l3.py',
     '_base_/datasets/demo_scenes.py',
-    '_base_/schedules/demo_schedule.py',
+    '_base_/schedules/demo_3e.py',
     '_base_/default_runtime.py',
 ]
 optim_wrapper = dict(type='AutocastOptimWrapper', dtype='auto')

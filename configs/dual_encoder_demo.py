@@ -3,6 +3,6 @@
 _base_ = [
     '_base_/models/dual_encoder_vit-tiny_minilm-l3.py',
     '_base_/datasets/demo_scenes.py',
-    '_base_/schedules/demo_schedule.py',
+    '_base_/schedules/demo_3e.py',
     '_base_/default_runtime.py',
 ]

@@ -67,7 +67,10 @@ def test_test_tool_refuses_a_checkpoint_of_another_model(tmp_path, demo_root):
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode != 0
-    assert 'unexpected key in source state_dict: backbone.unrelated.weight' in proc.stderr
+    # One line that names the file, the missing keys and the unexpected one; no traceback.
+    assert str(bad) in proc.stderr and 'does not fit' in proc.stderr
+    assert '1 unexpected (backbone.unrelated.weight)' in proc.stderr
+    assert 'Traceback' not in proc.stderr
 
 
 def test_run_seeds_trains_tests_and_aggregates(tmp_path, demo_root):

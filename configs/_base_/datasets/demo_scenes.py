@@ -2,7 +2,8 @@
 dataset_type = 'DemoSceneDataset'
 data_root = 'data/demo_scenes'
 image_size = 128
-generator = dict(num_train=800, num_val=100, num_test=200, image_size=image_size, seed=0)
+# 560 training scenes (2,800 captions: 88 iterations of 32 per epoch), 100 for validation, 200 for test
+generator = dict(num_train=560, num_val=100, num_test=200, image_size=image_size, seed=0)
 
 train_pipeline = [
     dict(type='LoadImage'),
