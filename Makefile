@@ -33,8 +33,9 @@ demo: $(STAMP)
 		--rerank smr --out $(DEMO_DIR)/test_sims.npz
 	$(PY) tools/analysis_tools/plot_curves.py $(DEMO_DIR) --out $(DEMO_DIR)/curves.png
 
+# one worker per core, at most 4 (pytest-xdist); `$(PY) -m pytest tests/...` runs a part serially
 test: $(STAMP) lint
-	$(PY) -m pytest tests projects/example_plugin/tests
+	$(PY) -m pytest -n auto --maxprocesses 4 tests projects/example_plugin/tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
