@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import nn
 
 from rsretrieval.registry import BACKBONES
 
-from ..utils.open_clip_weights import (
-    build_open_clip,
-    load_tower,
-    normalisation_255,
-    read_open_clip_state_dict,
-    split_open_clip_state,
-)
+from ..utils.open_clip_tower import OpenCLIPTowerMixin
+from ..utils.open_clip_weights import build_open_clip, normalisation_255
 
 
 @BACKBONES.register_module()
-class OpenCLIPVision(BaseModule):
+class OpenCLIPVision(OpenCLIPTowerMixin, BaseModule):
     """open_clip's image tower; ``forward(images)`` returns ``(B, 1 + N, E)`` tokens.
 
     ``E`` is the CLIP embedding width (``out_channels``), and every token is in
@@ -73,6 +66,7 @@ class OpenCLIPVision(BaseModule):
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch, self.pretrained = arch, pretrained
+        self.tower = 'image'
         visual = build_open_clip(arch, model_cfg, keep='image', preprocess_cfg=preprocess_cfg).visual
         from open_clip.modified_resnet import ModifiedResNet
         from open_clip.transformer import VisionTransformer
@@ -101,21 +95,8 @@ class OpenCLIPVision(BaseModule):
         """Token width ``E`` (the CLIP embedding width)."""
         return self.visual.output_dim
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.pretrained is not None:
-            self.load_open_clip(self.pretrained)
-
-    def load_open_clip(self, path: str | os.PathLike, state: Mapping | None = None) -> None:
-        """Load the image tower of a local open_clip checkpoint (exactly; one-line errors).
-
-        Args:
-            path: The checkpoint file.
-            state: Its state dict when already read (:func:`read_open_clip_state_dict`).
-        """
-        image, _, _ = split_open_clip_state(read_open_clip_state_dict(path) if state is None else state)
-        load_tower(self.visual, image, path, 'image', self.arch)
-        MMLogger.get_current_instance().info(f'OpenCLIPVision({self.arch}): image tower loaded from {path}')
+    def tower_module(self) -> nn.Module:
+        return self.visual
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # images: (B, 3, H, W) -> (B, 1 + N, E), CLIP's image embedding first

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import torch
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
@@ -15,7 +14,7 @@ from transformers.utils import logging as hf_logging
 from rsretrieval.registry import TEXT_ENCODERS
 from rsretrieval.utils import resolve_pretrained
 
-from .token_cache import TokenCache
+from .token_cache import TokenCache, pad_token_rows
 
 
 def load_bert(pretrained: str | os.PathLike) -> BertModel:
@@ -128,16 +127,7 @@ class BertTextEncoder(BaseModule):
         """
         rows = self.token_ids(list(captions))
         length = self.max_length if pad_to_max_length else max((len(r) for r in rows), default=0)
-        ids = np.full((len(rows), length), self.tokenizer.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(rows), length), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        non_blocking = torch.device(device).type == 'cuda'
-        return dict(
-            input_ids=torch.from_numpy(ids).to(device, non_blocking=non_blocking),
-            attention_mask=torch.from_numpy(mask).to(device, non_blocking=non_blocking),
-        )
+        return pad_token_rows(rows, length, self.tokenizer.pad_token_id, device)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         # input_ids, attention_mask: (B, L) -> (B, L, D)

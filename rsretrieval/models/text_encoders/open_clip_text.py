@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import numpy as np
 import torch
-from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import nn
 
 from rsretrieval.registry import TEXT_ENCODERS
 
-from ..utils.open_clip_weights import (
-    build_open_clip,
-    load_tower,
-    open_clip_config,
-    read_open_clip_state_dict,
-    split_open_clip_state,
-)
-from .token_cache import TokenCache
+from ..utils.open_clip_tower import OpenCLIPTowerMixin
+from ..utils.open_clip_weights import build_open_clip, open_clip_config
+from .token_cache import TokenCache, pad_token_rows
 
 
 class OpenCLIPTokenizer:
@@ -61,7 +54,7 @@ class OpenCLIPTokenizer:
 
 
 @TEXT_ENCODERS.register_module()
-class OpenCLIPText(BaseModule):
+class OpenCLIPText(OpenCLIPTowerMixin, BaseModule):
     """open_clip's text transformer; ``forward(input_ids, attention_mask)`` returns ``(B, L, E)``.
 
     ``E`` is the CLIP embedding width (``out_channels``) and every token is in
@@ -108,6 +101,7 @@ class OpenCLIPText(BaseModule):
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch, self.pretrained = arch, pretrained
+        self.tower = 'text'
         text_cfg = open_clip_config(arch, model_cfg)['text_cfg']
         if text_cfg.get('hf_tokenizer_name') or 'siglip' in arch.lower():
             raise ValueError(f"{arch}: its tokenizer is not open_clip's bundled BPE (it would be downloaded)")
@@ -145,22 +139,6 @@ class OpenCLIPText(BaseModule):
             return self.transformer.width
         return proj.out_features if isinstance(proj, nn.Linear) else proj.shape[1]
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.pretrained is not None:
-            self.load_open_clip(self.pretrained)
-
-    def load_open_clip(self, path: str | os.PathLike, state: Mapping | None = None) -> None:
-        """Load the text tower of a local open_clip checkpoint (exactly; one-line errors).
-
-        Args:
-            path: The checkpoint file.
-            state: Its state dict when already read (:func:`read_open_clip_state_dict`).
-        """
-        _, text, _ = split_open_clip_state(read_open_clip_state_dict(path) if state is None else state)
-        load_tower(self, text, path, 'text', self.arch)
-        MMLogger.get_current_instance().info(f'OpenCLIPText({self.arch}): text tower loaded from {path}')
-
     # ------------------------------------------------------------------ tokens
     def token_ids(self, captions: list[str]) -> list[tuple[int, ...]]:
         """Token ids of each caption (start ... end, truncated to ``max_length``); captions
@@ -177,16 +155,7 @@ class OpenCLIPText(BaseModule):
         """
         rows = self.token_ids(list(captions))
         length = self.max_length if pad_to_max_length else max((len(r) for r in rows), default=0)
-        ids = np.zeros((len(rows), length), dtype=np.int64)
-        mask = np.zeros((len(rows), length), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        non_blocking = torch.device(device).type == 'cuda'
-        return dict(
-            input_ids=torch.from_numpy(ids).to(device, non_blocking=non_blocking),
-            attention_mask=torch.from_numpy(mask).to(device, non_blocking=non_blocking),
-        )
+        return pad_token_rows(rows, length, self.tokenizer.pad_token_id, device)
 
     # ------------------------------------------------------------------ forward
     def _project(self, x: torch.Tensor) -> torch.Tensor:

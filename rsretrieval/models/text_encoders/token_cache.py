@@ -1,8 +1,11 @@
-"""A bounded cache of caption token ids, shared by the text encoders."""
+"""Caption token ids for the text encoders: a bounded cache, and padded batches of them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
 
 
 class TokenCache(dict):
@@ -30,3 +33,25 @@ class TokenCache(dict):
                 self.clear()
             self.update(encoded)
         return rows
+
+
+def pad_token_rows(
+    rows: Sequence[Sequence[int]], length: int, pad_id: int, device: torch.device | str = 'cpu'
+) -> dict[str, torch.Tensor]:
+    """Token id rows padded with ``pad_id`` to ``length``, and their attention mask.
+
+    The copy to a GPU ``device`` does not wait for the device.
+
+    Returns:
+        ``input_ids`` and ``attention_mask``, ``(B, length)`` int64 on ``device``.
+    """
+    ids = np.full((len(rows), length), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), length), dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    non_blocking = torch.device(device).type == 'cuda'
+    return dict(
+        input_ids=torch.from_numpy(ids).to(device, non_blocking=non_blocking),
+        attention_mask=torch.from_numpy(mask).to(device, non_blocking=non_blocking),
+    )
