@@ -15,7 +15,6 @@ from rsretrieval.utils.checkpoint import CheckpointError
 
 from ..backbones.open_clip_vision import OpenCLIPVision
 from ..text_encoders.open_clip_text import OpenCLIPText
-from ..utils import FeatureQueue, MomentumCopy
 from ..utils.open_clip_weights import (
     TEXT_ROOTS,
     image_preprocess_cfg,
@@ -25,7 +24,7 @@ from ..utils.open_clip_weights import (
     tower_mismatch,
     unwrap_state_dict,
 )
-from .cmpagl import CMPAGL, MOMENTUM_SOURCES, _momentum_keys_from_sources
+from .cmpagl import CMPAGL
 
 #: CLIP's contrastive loss: the ITC temperature is CLIP's (1 / exp(logit_scale), loaded with
 #: the weights); the lower bound 0.01 is open_clip's clamp of the logit scale at 100.
@@ -130,17 +129,7 @@ class CLIPRetriever(CMPAGL):
             self.register_buffer('logit_scale', torch.tensor(math.log(1 / 0.07)))
         self.register_state_dict_post_hook(_to_open_clip_layout)
         self.register_load_state_dict_pre_hook(_from_open_clip_layout)  # before the momentum hook
-        if not 0 <= distill_alpha < 1:
-            raise ValueError(f'distill_alpha must be in [0, 1), got {distill_alpha}')
-        self.distill_alpha = distill_alpha
-        self.use_momentum = self.itc_loss is not None and queue_size > 0
-        if distill_alpha > 0 and not self.use_momentum:
-            raise ValueError('distill_alpha > 0 needs momentum encoders: an ITC loss and queue_size > 0')
-        if self.use_momentum:
-            for name, sources in MOMENTUM_SOURCES.items():
-                setattr(self, name, MomentumCopy(self._momentum_source(sources), momentum))
-            self.queue = FeatureQueue(queue_size, self.embed_dim)
-            self.register_load_state_dict_pre_hook(_momentum_keys_from_sources)
+        self._build_momentum(queue_size, momentum, distill_alpha, self.embed_dim)  # after the layout hook
 
     def _check_normalisation(self) -> None:
         dp = self.data_preprocessor

@@ -108,11 +108,17 @@ class CMPAGL(TwoTowerRetriever):
             raise ValueError('CMPAGL needs at least one of itc, triplet, itm, mlm')
         if self.mlm_loss is not None:
             self.fusion_head.tie_word_embeddings(self.text_encoder.bert.embeddings.word_embeddings)
-        if distill_alpha < 0 or distill_alpha >= 1:
-            raise ValueError(f'distill_alpha must be in [0, 1), got {distill_alpha}')
-        self.distill_alpha = distill_alpha
         #: Fraction of ``distill_alpha`` in use, set by ``DistillationWarmupHook`` (ramp-up).
         self.distill_ramp = 1.0
+        self._build_momentum(queue_size, momentum, distill_alpha, embed_dim)
+
+    # ---------------------------------------------------------- momentum copies
+    def _build_momentum(self, queue_size: int, momentum: float, distill_alpha: float, embed_dim: int) -> None:
+        """The momentum copies and the ITC queue, where an ITC loss and a queue ask for them,
+        and the distillation weight that reads them."""
+        if not 0 <= distill_alpha < 1:
+            raise ValueError(f'distill_alpha must be in [0, 1), got {distill_alpha}')
+        self.distill_alpha = distill_alpha
         self.use_momentum = self.itc_loss is not None and queue_size > 0
         if distill_alpha > 0 and not self.use_momentum:
             raise ValueError('distill_alpha > 0 needs momentum encoders: an ITC loss and queue_size > 0')
@@ -123,7 +129,6 @@ class CMPAGL(TwoTowerRetriever):
             # a checkpoint without momentum copies gives them the weights it gives their sources
             self.register_load_state_dict_pre_hook(_momentum_keys_from_sources)
 
-    # ---------------------------------------------------------- momentum copies
     def _momentum_source(self, names: tuple[str, ...]) -> nn.ModuleList:
         return nn.ModuleList([getattr(self, n) for n in names])
 
