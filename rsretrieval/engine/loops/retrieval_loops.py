@@ -90,13 +90,16 @@ class _RetrievalEvaluation:
 
         return call
 
-    def _autocast(self, device: torch.device):
+    def _precision(self, device: torch.device) -> torch.dtype | None:
+        """The encoders' autocast dtype on ``device`` (None: full precision), logged once."""
         choice = resolve_precision(self.autocast, device)
         if self.autocast is not None:
             log_precision(choice, device, f'{self.phase} encoding')
-        if choice.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=choice.dtype)
+        return choice.dtype
+
+    @staticmethod
+    def _autocast(device: torch.device, dtype: torch.dtype | None):
+        return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
     def _lap(self, name: str, device: torch.device) -> None:
         """Close the phase ``name``: its seconds once the device has finished it."""
@@ -115,10 +118,11 @@ class _RetrievalEvaluation:
         dataset = self.dataloader.dataset
         matching = bool(getattr(self.reranker, 'needs_features', False))
         device = model.data_preprocessor.device
+        dtype = self._precision(device)
         self.timings, self._clock = {}, time.perf_counter()
         start = self._clock
         with torch.no_grad():
-            with self._autocast(device):
+            with self._autocast(device, dtype):
                 img_feats = encode_images(
                     model,
                     self.dataloader,
@@ -129,7 +133,7 @@ class _RetrievalEvaluation:
                     label=phase,
                 )
             self._lap('images', device)
-            with self._autocast(device):
+            with self._autocast(device, dtype):
                 txt_feats = encode_texts(
                     model,
                     dataset.captions,
@@ -138,7 +142,7 @@ class _RetrievalEvaluation:
                     for_matching=matching,
                     label=phase,
                 )
-            if resolve_precision(self.autocast, device).dtype is not None:  # similarities and ranking in fp32
+            if dtype is not None:  # similarities and ranking in fp32
                 img_feats, txt_feats = _to_float(img_feats), _to_float(txt_feats)
             self._lap('captions', device)
             # Without a reranker or a saved matrix, embedding scores are ranked block by
