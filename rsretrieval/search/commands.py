@@ -18,7 +18,8 @@ from typing import TextIO
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
 
 import torch  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
+
+from rsretrieval.utils.progress import Progress as BaseProgress  # noqa: E402
 
 from .archive_index import (  # noqa: E402
     ArchiveIndex,
@@ -49,27 +50,15 @@ def _model(config: str, checkpoint: str, device: str | None, cfg_options: dict |
 
 
 # ----------------------------------------------------------------------- progress
-def format_duration(seconds: float) -> str:
-    """``'41 s'`` (up to 99 s), ``'12 min 05 s'``, ``'3 h 02 min'``."""
-    s = max(0, round(seconds))
-    if s < 100:
-        return f'{s} s'
-    if s < 3600:
-        return f'{s // 60} min {s % 60:02d} s'
-    return f'{s // 3600} h {s % 3600 // 60:02d} min'
-
-
-class Progress:
-    """Progress of a long loop: mmengine's bar on a terminal, otherwise a line now and then.
-
-    Redirected to a file, a bar would write a line per update; instead a line
-    such as ``indexed 320/704 images, 41 s, ETA 48 s`` is printed every
-    ``every`` seconds and once at the end (:meth:`close`).
+class Progress(BaseProgress):
+    """The search CLI's progress: mmengine's bar on a terminal; redirected to a file, a line
+    such as ``indexed 320/704 images, 41 s, ETA 48 s`` every ``every`` seconds and once at
+    the end (:meth:`close`).
 
     Args:
-        total: Units when the loop is over, ``done`` included.
-        verb: What the loop does to a unit (``'indexed'``, ``'checked'``).
-        done: Units already done before this run (counted, but not in the rate).
+        total: Images when the loop is over, ``done`` included.
+        verb: What the loop does to an image (``'indexed'``, ``'checked'``).
+        done: Images already done before this run (counted, but not in the rate).
         every: Seconds between two lines off a terminal.
         stream: Where to write; ``sys.stdout`` by default.
         clock: Seconds, monotonic (tests replace it).
@@ -84,43 +73,10 @@ class Progress:
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.total, self.verb, self.done, self.every = total, verb, done, every
-        self.stream = stream if stream is not None else sys.stdout
-        self.clock = clock
-        self._first = done
-        self._start = self._last = clock()
-        is_tty = getattr(self.stream, 'isatty', lambda: False)()
-        self._bar = ProgressBar(total - done, file=self.stream) if is_tty and total > done else None
-        self._active = total > done
-
-    def update(self, n: int = 1) -> None:
-        """``n`` more units done."""
-        self.done += n
-        if self._bar is not None:
-            self._bar.update(n)
-        elif self._active and self.clock() - self._last >= self.every and self.done < self.total:
-            self._line()
-
-    def line(self) -> str:
-        """The progress line: ``'indexed 320/704 images, 41 s, ETA 48 s'`` (no ETA once done)."""
-        elapsed = self.clock() - self._start
-        text = f'{self.verb} {self.done}/{self.total} images, {format_duration(elapsed)}'
-        new = self.done - self._first
-        if 0 < new and self.done < self.total:
-            text += f', ETA {format_duration(elapsed / new * (self.total - self.done))}'
-        return text
-
-    def _line(self) -> None:
-        print(self.line(), file=self.stream, flush=True)
-        self._last = self.clock()
-
-    def close(self) -> None:
-        """End the bar's line, or print the last progress line; only once."""
-        if self._bar is not None:
-            print(file=self.stream, flush=True)
-        elif self._active:
-            self._line()
-        self._bar, self._active = None, False
+        stream = stream if stream is not None else sys.stdout
+        super().__init__(
+            total, verb, bar=None, every=every, done=done, unit='images', stream=stream, final_line=True, clock=clock
+        )
 
 
 # -------------------------------------------------------------------------- index

@@ -13,7 +13,8 @@ from conftest import REPO
 import rsretrieval.apis
 from rsretrieval.search import ArchiveIndex, find_images, unreadable_images
 from rsretrieval.search.cli import main
-from rsretrieval.search.commands import Progress, format_duration
+from rsretrieval.search.commands import Progress
+from rsretrieval.utils.progress import format_duration
 
 CONFIG = str(REPO / 'configs' / 'cmpagl_demo.py')
 
