@@ -22,7 +22,10 @@ setup(
     packages=find_packages(include=['rsretrieval', 'rsretrieval.*']),
     python_requires='>=3.10',
     install_requires=read_requirements('requirements/runtime.txt'),
-    package_data={'rsretrieval.search': ['static/*']},  # the search page of `rsretrieval-retrieve serve`
+    package_data={
+        'rsretrieval.search': ['static/*'],  # the search page of `rsretrieval-retrieve serve`
+        'rsretrieval.weights': ['model_zoo.yml'],  # the model zoo of `rsretrieval-weights`
+    },
     extras_require={
         'tests': read_requirements('requirements/tests.txt'),
         'serve': read_requirements('requirements/serve.txt'),
@@ -30,5 +33,10 @@ setup(
         'clip': read_requirements('requirements/clip.txt'),
     },
     license='Apache-2.0',
-    entry_points={'console_scripts': ['rsretrieval-retrieve=rsretrieval.search.cli:main']},
+    entry_points={
+        'console_scripts': [
+            'rsretrieval-retrieve=rsretrieval.search.cli:main',
+            'rsretrieval-weights=rsretrieval.weights.cli:main',
+        ]
+    },
 )

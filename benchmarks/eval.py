@@ -1,6 +1,6 @@
 """End-to-end evaluation time of an RSICD-sized test set: decode, encode, similarity, SMR.
 
-python benchmarks/eval.py [--config configs/cmpagl_rsicd.py] [--images 1093] [--amp] [--compile]
+python benchmarks/eval.py [--config configs/cmpagl_rsicd_minilm-l6.py] [--images 1093] [--amp] [--compile]
                           [--rerank smr|none] [--workers 8] [--batch-size 128] [--device cuda]
 
 Writes (once) an RSICD-like test split: ``--images`` JPEG images of 224x224
@@ -61,7 +61,7 @@ def write_test_set(root: Path, n_images: int, size: int = 224, seed: int = 0) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config', default='configs/cmpagl_rsicd.py')
+    parser.add_argument('--config', default='configs/cmpagl_rsicd_minilm-l6.py')
     parser.add_argument('--data-root', default='data/bench_rsicd_sized')
     parser.add_argument('--images', type=int, default=1093, help="RSICD's test split: 1,093 images, 5,465 captions")
     parser.add_argument(

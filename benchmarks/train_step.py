@@ -15,7 +15,7 @@ and the table gives each rate against Swin-T's at the same batch size and dtype.
 Paper sizes: ``--text bert-base`` (default) builds the 12-layer BERT-base
 (width 768, bert-base-uncased's vocabulary) split 6 + 6, randomly initialised
 (the cost does not depend on the weights); ``--text minilm-l6`` uses the
-packaged MiniLM-L6 weights (width 384) of ``configs/cmpagl_rsicd.py``.
+packaged MiniLM-L6 weights (width 384) of ``configs/cmpagl_rsicd_minilm-l6.py``.
 
 Every variant runs in its own process (clean peak memory, no shared compile
 cache). Captions are distinct in every step (as in one epoch), so nothing is
@@ -167,7 +167,7 @@ def device_name(device: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config', default='configs/cmpagl_rsicd.py')
+    parser.add_argument('--config', default='configs/cmpagl_rsicd_minilm-l6.py')
     parser.add_argument('--batch-sizes', nargs='+', type=int, default=[16, 64])
     parser.add_argument('--dtypes', nargs='+', choices=['fp32', 'bf16'], default=['fp32', 'bf16'])
     parser.add_argument('--backbones', nargs='+', choices=list(BACKBONES), default=['gswin', 'swin-t'])

@@ -5,7 +5,7 @@
 #   python tools/train.py configs/cmpagl_nwpu.py
 #   python tools/test.py configs/cmpagl_nwpu.py work_dirs/cmpagl_nwpu/best_mR_epoch_N.pth
 _base_ = [
-    '_base_/models/cmpagl_gswin_minilm-l6.py',
+    '_base_/models/cmpagl_gswin_bert-base.py',
     '_base_/datasets/nwpu_captions.py',
     '_base_/schedules/paper_50e.py',
     '_base_/default_runtime.py',

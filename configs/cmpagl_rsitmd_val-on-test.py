@@ -3,7 +3,7 @@
 # are optimistic; the test log labels them. cmpagl_rsitmd.py selects on a held-out part of
 # train instead (docs/datasets.md).
 _base_ = [
-    '_base_/models/cmpagl_gswin_minilm-l6.py',
+    '_base_/models/cmpagl_gswin_bert-base.py',
     '_base_/datasets/rsitmd_val-on-test.py',
     '_base_/schedules/paper_50e.py',
     '_base_/default_runtime.py',

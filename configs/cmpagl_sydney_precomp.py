@@ -2,7 +2,7 @@
 # JSON's val split); 58 train images held out select the checkpoint (never the test split).
 # Otherwise as cmpagl_sydney.py.
 _base_ = [
-    '_base_/models/cmpagl_gswin_minilm-l6.py',
+    '_base_/models/cmpagl_gswin_bert-base.py',
     '_base_/datasets/sydney_captions_precomp.py',
     '_base_/schedules/paper_50e.py',
     '_base_/default_runtime.py',

@@ -107,3 +107,65 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def model_folder_files(folder: str, prog: str | None = None) -> tuple[str, str] | None:
+    """``(config.py, model.safetensors)`` of a model folder written by
+    ``tools/export_model.py``; None when ``folder`` is not a folder; a one-line
+    failure for a folder that holds no ``config.py``."""
+    if not folder or not os.path.isdir(folder):
+        return None
+    config = os.path.join(folder, 'config.py')
+    if not os.path.isfile(config):
+        fail(
+            f'config is a folder, not a file: {folder} (nor a model folder of tools/export_model.py: no config.py)',
+            prog,
+        )
+    return config, os.path.join(folder, 'model.safetensors')
+
+
+def resolve_named_input(value: str | None, prog: str | None = None) -> str | None:
+    """A config, model folder or checkpoint given by name rather than path, as a local path.
+
+    An existing path is returned as it is; ``hf-hub:ORG/NAME[:FILE]``, an
+    ``https://`` URL or a model-zoo name (``rsretrieval-weights list``) is fetched
+    once into the cache (or found there) and its local path returned; anything
+    else is returned unchanged for the usual file checks. A name that cannot be
+    had fails in one line.
+    """
+    if value is None or os.path.exists(value):
+        return value
+    from rsretrieval.weights.sources import parse_spec
+    from rsretrieval.weights.zoo import load_zoo
+
+    try:
+        kind = parse_spec(value, load_zoo()).kind
+    except ValueError as err:
+        fail(str(err), prog)
+    if kind not in ('hf-hub', 'url', 'zoo'):
+        return value
+    from rsretrieval.weights.resolver import WeightsUnavailableError, resolve_weights
+
+    try:
+        return str(resolve_weights(value).path)
+    except WeightsUnavailableError as err:
+        fail(str(err), prog, code=1)
+
+
+def prepare_config_weights(config: str, cfg_options: dict | None, prog: str | None = None) -> None:
+    """Fetch (once, into the cache) every pretrained weight the config's model names,
+    before torch and the model load: a missing one stops the tool in seconds, in one
+    line that says how to fetch it. Problems of the config itself are left to the
+    full read that follows, which reports them."""
+    from rsretrieval.utils.config import ConfigError, apply_cfg_options, read_config
+    from rsretrieval.weights.prepare import prepare_weights
+    from rsretrieval.weights.resolver import WeightsUnavailableError
+
+    try:
+        cfg = apply_cfg_options(read_config(config), cfg_options)
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return
+    try:
+        prepare_weights(cfg)
+    except (WeightsUnavailableError, ValueError) as err:
+        fail(str(err), prog, code=1)

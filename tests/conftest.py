@@ -9,6 +9,9 @@ from rsretrieval.utils import register_all_modules  # noqa: E402
 
 register_all_modules()
 
+# a loopback Hugging Face Hub mirror and tiny real-layout weights (tests/hub_fixtures.py)
+pytest_plugins = ('hub_fixtures',)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'
 

@@ -1,4 +1,9 @@
-"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``."""
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
+
+``python tools/test.py MODEL_DIR [options]`` evaluates a model folder written by
+``tools/export_model.py`` (its ``config.py`` and ``model.safetensors``); give the data
+with ``--cfg-options data_root=PATH``.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,24 @@ import json
 import os
 import os.path as osp
 
-os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
+from mmengine.config import DictAction  # light: torch loads after the checks
 
-from mmengine.config import DictAction  # noqa: E402  (light: torch loads after the checks)
-
-from rsretrieval.cli import add_common_args, check_inputs, fail  # noqa: E402
+from rsretrieval.cli import (
+    add_common_args,
+    check_inputs,
+    fail,
+    model_folder_files,
+    prepare_config_weights,
+    resolve_named_input,
+)
 
 RERANK_TYPES = {'none': 'NoRerank', 'mr': 'MR', 'smr': 'SMR', 'itm': 'ITMRerank'}
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate a cross-modal retrieval model')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('config', help='config file path, or a model folder written by tools/export_model.py')
+    parser.add_argument('checkpoint', nargs='?', help="checkpoint file (a model folder's default: its weights)")
     parser.add_argument('--out', help='save the similarity matrix and ground truth to this .npz file')
     parser.add_argument('--dump-metrics', metavar='JSON', help='write the returned metrics to this JSON file')
     parser.add_argument(
@@ -45,14 +55,35 @@ def parse_args() -> argparse.Namespace:
         help="also log mmengine's environment, config and hook table (left out by default: results first)",
     )
     add_common_args(parser)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # CHECKPOINT is optional: it may follow options, as before
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     if args.out and not args.out.endswith('.npz'):
         parser.error(f'--out must name a .npz file, got {args.out}')
     if args.rerank_options and not args.rerank:
         parser.error('--rerank-options needs --rerank')
+    # a model folder or checkpoint may be named (hf-hub:ORG/NAME, a zoo name such as
+    # remoteclip-vit-b-32, a URL): fetched once into the cache
+    args.config = resolve_named_input(args.config)
+    args.checkpoint = resolve_named_input(args.checkpoint)
+    use_model_folder(args, parser)
     check_inputs(config=args.config, checkpoints=(args.checkpoint,))
+    prepare_config_weights(args.config, args.cfg_options)
     return args
+
+
+def use_model_folder(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """A model folder given as CONFIG: its config.py, its model.safetensors unless a
+    checkpoint is given, and ``work_dirs/<folder name>`` for the logs."""
+    files = model_folder_files(args.config)
+    if files is None:
+        if args.checkpoint is None:
+            parser.error('CHECKPOINT is required with a config file (a model folder holds its own weights)')
+        return
+    folder = osp.normpath(args.config)
+    args.config = files[0]
+    args.checkpoint = args.checkpoint or files[1]
+    if args.work_dir is None:  # not work_dirs/config, after the file's name
+        args.work_dir = osp.join('work_dirs', osp.basename(osp.abspath(folder)))
 
 
 def main() -> None:

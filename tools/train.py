@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
-
-from rsretrieval.cli import add_common_args, check_inputs, fail  # noqa: E402  (light: no torch)
+from rsretrieval.cli import add_common_args, check_inputs, fail, prepare_config_weights  # light: no torch
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,6 +44,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    prepare_config_weights(args.config, args.cfg_options)  # before torch: a missing weight fails in seconds
     # the slow imports (torch, the models), after the arguments are known to be usable
     from mmengine.runner import Runner
 

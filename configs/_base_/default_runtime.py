@@ -7,6 +7,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='mR', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # a table of where each component's initial weights came from (name, file, sha256)
+    weight_sources=dict(type='WeightSourcesHook'),
 )
 # SafeCheckpointHook: numpy content of checkpoints stored so they load with
 # torch.load(weights_only=True). NonFiniteLossHook: stop on a NaN/Inf loss, naming the step.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import torch
 from mmengine.config import Config
@@ -13,7 +14,64 @@ from torch.utils.data import DataLoader, Dataset
 
 from rsretrieval.models.retrievers import BaseRetriever
 from rsretrieval.registry import MODELS
-from rsretrieval.utils import load_model_weights, merge_cfg_options, quiet_logs, read_config, register_all_modules
+from rsretrieval.utils import (
+    ConfigError,
+    load_model_weights,
+    merge_cfg_options,
+    quiet_logs,
+    read_config,
+    register_all_modules,
+)
+
+#: The files of a model folder written by :func:`rsretrieval.apis.export_model`.
+CONFIG_FILE = 'config.py'
+WEIGHTS_FILE = 'model.safetensors'
+
+
+def model_folder_files(folder: str | os.PathLike) -> tuple[Path, Path]:
+    """``(config.py, model.safetensors)`` of an exported model folder.
+
+    Raises:
+        ConfigError: ``folder`` has no ``config.py`` (not an exported model).
+    """
+    folder = Path(folder)
+    config = folder / CONFIG_FILE
+    if not config.is_file():
+        raise ConfigError(
+            f'{folder} is a folder but not an exported model (no {CONFIG_FILE}): give a config file, '
+            'or export a model folder with tools/export_model.py'
+        )
+    return config, folder / WEIGHTS_FILE
+
+
+def _hub_folder(spec: str) -> Path:
+    """The local snapshot folder of ``hf-hub:ORG/NAME`` (a Hub repo holding an exported model)."""
+    try:
+        from rsretrieval.weights.resolver import resolve_weights
+    except ModuleNotFoundError as err:
+        if err.name not in ('rsretrieval.weights', 'rsretrieval.weights.resolver'):
+            raise  # the resolver is there but needs something missing: say that instead
+        raise ConfigError(
+            f"{spec}: 'hf-hub:' models are fetched by rsretrieval.weights.resolver, which this installation "
+            'lacks; download the repo (hf download ORG/NAME --local-dir DIR) and give DIR'
+        ) from err
+    return Path(resolve_weights(spec).path)
+
+
+def _model_source(
+    config: str | os.PathLike, checkpoint: str | os.PathLike | None
+) -> tuple[str, str | os.PathLike | None]:
+    """The config file and checkpoint that ``config`` names: itself, or the files of a model
+    folder (local, or ``hf-hub:ORG/NAME``); an explicit ``checkpoint`` is kept."""
+    path = str(config)
+    if path.startswith('hf-hub:') and not os.path.exists(path):
+        path = str(_hub_folder(path))
+    if not os.path.isdir(path):
+        return path, checkpoint
+    config_file, weights = model_folder_files(path)
+    if checkpoint is None and not weights.is_file():
+        raise ConfigError(f'{path}: the model folder has no {WEIGHTS_FILE}')
+    return str(config_file), weights if checkpoint is None else checkpoint
 
 
 def init_model(
@@ -32,9 +90,13 @@ def init_model(
     option it cannot take, raises ``ConfigError``.
 
     Args:
-        config: Config file or object.
-        checkpoint: Checkpoint of this config's model (mmengine ``.pth`` or a
-            plain state dict); ``None`` keeps the initial weights.
+        config: Config file or object; or a model folder written by
+            :func:`~rsretrieval.apis.export_model` (its ``config.py``, and its
+            ``model.safetensors`` when ``checkpoint`` is None); or
+            ``'hf-hub:ORG/NAME'``, a Hub repo holding such a folder.
+        checkpoint: Checkpoint of this config's model (mmengine ``.pth``, a
+            plain state dict or ``.safetensors``); ``None`` keeps the initial
+            weights (a model folder: its own weights).
         device: Where the model runs.
         cfg_options: Overrides, as ``--cfg-options`` (``data_root`` and
             ``text_weights`` propagate).
@@ -42,6 +104,8 @@ def init_model(
             tools' default: their result first; ``--verbose`` turns it off).
     """
     register_all_modules()
+    if not isinstance(config, Config):
+        config, checkpoint = _model_source(config, checkpoint)
     cfg = read_config(str(config)) if not isinstance(config, Config) else config
     cfg = merge_cfg_options(cfg, cfg_options)
     with quiet_logs(quiet):

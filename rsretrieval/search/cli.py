@@ -9,6 +9,9 @@ Subcommands::
     serve  INDEX_DIR [--host 127.0.0.1] [--port 8000]  a search page and its JSON API over an index
                                                      (needs the serve extra: pip install -e .[serve])
 
+A model folder written by ``tools/export_model.py`` can stand for CONFIG CHECKPOINT
+(``index MODEL_DIR IMAGE_DIR INDEX_DIR``; ``--config MODEL_DIR`` for ``search``/``serve``).
+
 This module parses and checks the arguments with nothing heavy imported: a
 missing config, checkpoint, folder or index is one line at once; torch and the
 model load afterwards, in :mod:`rsretrieval.search.commands`.
@@ -22,10 +25,12 @@ import ipaddress
 import os
 import sys
 
-from rsretrieval.cli import check_inputs, fail
+from rsretrieval.cli import check_inputs, fail, model_folder_files, resolve_named_input
 
 ANN_AUTO_THRESHOLD = 100_000  # images from which `--ann auto` builds an HNSW index
 SERVE_MODULES = ('fastapi', 'uvicorn')  # the serve extra (requirements/serve.txt)
+WEIGHT_SUFFIXES = ('.pth', '.pt', '.ckpt', '.safetensors', '.bin')  # what a CHECKPOINT argument looks like
+CONFIG_HELP = 'config file, or a model folder of tools/export_model.py (then no CHECKPOINT)'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', required=True)
 
     p = sub.add_parser('index', help='embed every image under a folder into an index (resumable)')
-    p.add_argument('config')
-    p.add_argument('checkpoint')
+    p.add_argument('config', help=CONFIG_HELP)
+    p.add_argument('checkpoint', nargs='?')
     p.add_argument('image_dir', help='searched recursively for .jpg .jpeg .png .tif .tiff')
     p.add_argument('index_dir', help='index folder (created, or resumed when it exists)')
     p.add_argument('--batch-size', type=int, default=64)
@@ -58,15 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('search', help='text -> images over an index')
     p.add_argument('index_dir')
     p.add_argument('queries', nargs='+', help='query texts')
-    p.add_argument('--config', help='default: the config recorded in the index')
+    p.add_argument('--config', help='default: the config recorded in the index (or a model folder)')
     p.add_argument('--checkpoint', help='default: the checkpoint recorded in the index (its hash must match)')
     p.add_argument('--topk', type=int, default=10)
     p.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
     p.add_argument('--grid', help='write a PNG grid of the results')
 
     p = sub.add_parser('search-image', help='image -> captions from a caption file')
-    p.add_argument('config')
-    p.add_argument('checkpoint')
+    p.add_argument('config', help=CONFIG_HELP)
+    p.add_argument('checkpoint', nargs='?')
     p.add_argument('images', nargs='+')
     p.add_argument('--captions', required=True, help='one caption per line (.txt) or a JSON list of strings')
     p.add_argument('--topk', type=int, default=5)
@@ -79,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='address to listen on (default: loopback, this machine only; 0.0.0.0 opens the index to the network)',
     )
     p.add_argument('--port', type=int, default=8000, help='default 8000; 0 picks a free port (uvicorn prints it)')
-    p.add_argument('--config', help='default: the config recorded in the index')
+    p.add_argument('--config', help='default: the config recorded in the index (or a model folder)')
     p.add_argument('--checkpoint', help='default: the checkpoint recorded in the index (its hash must match)')
     p.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
 
@@ -133,6 +138,24 @@ def serve_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def use_model_folder(args: argparse.Namespace, prog: str) -> None:
+    """A model folder given as the config (a path or ``hf-hub:ORG/NAME``): its config.py,
+    and its model.safetensors unless a checkpoint is given. Then CHECKPOINT is optional,
+    so ``search-image MODEL_DIR IMAGE ...`` gives argparse's CHECKPOINT slot to the first
+    image: it goes back to the images."""
+    if args.config:
+        args.config = resolve_named_input(args.config, prog)
+    files = model_folder_files(args.config, prog)
+    if files is None:
+        return
+    images = getattr(args, 'images', None)
+    if images is not None and args.checkpoint and not args.checkpoint.endswith(WEIGHT_SUFFIXES):
+        images.insert(0, args.checkpoint)
+        args.checkpoint = None
+    args.config = files[0]
+    args.checkpoint = args.checkpoint or files[1]
+
+
 def _check_index(args: argparse.Namespace, prog: str) -> None:
     if not os.path.isdir(args.index_dir):
         fail(f'index not found: {args.index_dir}', prog)
@@ -146,6 +169,9 @@ def check_args(args: argparse.Namespace) -> None:
     prog = 'rsretrieval-retrieve'
     if getattr(args, 'topk', 1) < 1:
         fail('--topk must be at least 1', prog)
+    use_model_folder(args, prog)
+    if args.command in ('index', 'search-image') and args.checkpoint is None:
+        fail('CHECKPOINT is required with a config file (a model folder holds its own weights)', prog)
     if args.command == 'index':
         check_inputs(args.config, (args.checkpoint,), folders={args.image_dir: 'image folder'}, prog=prog)
         if os.path.exists(args.index_dir) and not os.path.isdir(args.index_dir):

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
 import signal
 import sys
 import threading
@@ -15,21 +14,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-os.environ.setdefault('HF_HUB_OFFLINE', '1')  # nothing is downloaded at run time
+import torch
 
-import torch  # noqa: E402
+from rsretrieval.utils.progress import Progress as BaseProgress
 
-from rsretrieval.utils.progress import Progress as BaseProgress  # noqa: E402
-
-from .archive_index import (  # noqa: E402
+from .archive_index import (
     ArchiveIndex,
     ArchiveIndexError,
     find_images,
     unreadable_images,
     unreadable_reason,
 )
-from .cli import ANN_AUTO_THRESHOLD  # noqa: E402
-from .render import Hit, results_grid, results_html, results_table  # noqa: E402
+from .cli import ANN_AUTO_THRESHOLD
+from .render import Hit, results_grid, results_html, results_table
 
 PROGRESS_EVERY = 30.0  # seconds between two progress lines when stdout is not a terminal
 

@@ -1,68 +1,54 @@
-from .checkpoint import (
-    CheckpointError,
-    CheckpointWriteError,
-    UnsafeCheckpointError,
-    atomic_write,
-    find_resumable_checkpoint,
-    load_checkpoint_file,
-    load_checkpoint_into_runner,
-    load_model_weights,
-    load_weights,
-    mismatch_summary,
-    remove_stale_temporaries,
-    restore_history_buffers,
-    to_safe_types,
-)
-from .config import (
-    ConfigError,
-    add_common_args,
-    add_tensorboard,
-    check_cfg_options,
-    finish_distributed,
-    load_config,
-    merge_cfg_options,
-    pin_memory_where_useful,
-    quiet_logs,
-    quiet_runner,
-    read_config,
-    setup_distributed,
-)
-from .precision import PrecisionChoice, cpu_bf16_support, log_precision, resolve_precision
-from .pretrained import PACKAGED_WEIGHTS, read_pretrained_tensors, resolve_pretrained
-from .setup_env import register_all_modules
+"""Utilities: checkpoints, configs, precision, pretrained weights, module registration.
 
-__all__ = [
-    'CheckpointError',
-    'CheckpointWriteError',
-    'atomic_write',
-    'find_resumable_checkpoint',
-    'ConfigError',
-    'UnsafeCheckpointError',
-    'check_cfg_options',
-    'load_checkpoint_into_runner',
-    'load_model_weights',
-    'mismatch_summary',
-    'pin_memory_where_useful',
-    'quiet_logs',
-    'quiet_runner',
-    'read_config',
-    'remove_stale_temporaries',
-    'PACKAGED_WEIGHTS',
-    'PrecisionChoice',
-    'add_common_args',
-    'add_tensorboard',
-    'cpu_bf16_support',
-    'load_checkpoint_file',
-    'finish_distributed',
-    'load_config',
-    'merge_cfg_options',
-    'setup_distributed',
-    'load_weights',
-    'log_precision',
-    'read_pretrained_tensors',
-    'register_all_modules',
-    'resolve_precision',
-    'resolve_pretrained',
-    'restore_history_buffers',
-    'to_safe_types',
-]
+The names load lazily, so that a tool can check its arguments (``rsretrieval.utils.config``)
+before torch and the models are imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    'CheckpointError': 'checkpoint',
+    'CheckpointWriteError': 'checkpoint',
+    'UnsafeCheckpointError': 'checkpoint',
+    'atomic_write': 'checkpoint',
+    'find_resumable_checkpoint': 'checkpoint',
+    'load_checkpoint_file': 'checkpoint',
+    'load_checkpoint_into_runner': 'checkpoint',
+    'load_model_weights': 'checkpoint',
+    'load_weights': 'checkpoint',
+    'mismatch_summary': 'checkpoint',
+    'remove_stale_temporaries': 'checkpoint',
+    'restore_history_buffers': 'checkpoint',
+    'to_safe_types': 'checkpoint',
+    'ConfigError': 'config',
+    'add_common_args': 'config',
+    'add_tensorboard': 'config',
+    'check_cfg_options': 'config',
+    'finish_distributed': 'config',
+    'load_config': 'config',
+    'merge_cfg_options': 'config',
+    'apply_cfg_options': 'config',
+    'pin_memory_where_useful': 'config',
+    'quiet_logs': 'config',
+    'quiet_runner': 'config',
+    'read_config': 'config',
+    'setup_distributed': 'config',
+    'PrecisionChoice': 'precision',
+    'cpu_bf16_support': 'precision',
+    'log_precision': 'precision',
+    'resolve_precision': 'precision',
+    'PACKAGED_WEIGHTS': 'pretrained',
+    'read_pretrained_tensors': 'pretrained',
+    'resolve_pretrained': 'pretrained',
+    'register_all_modules': 'setup_env',
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(f'.{_EXPORTS[name]}', __name__), name)

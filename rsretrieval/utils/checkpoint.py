@@ -17,13 +17,13 @@ import os
 import pickle
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer, MMLogger
+from mmengine.logging import HistoryBuffer
 
 #: Marks a ``HistoryBuffer`` stored as a plain dict.
 HISTORY_BUFFER_TAG = '__mmengine_history_buffer__'
@@ -234,43 +234,39 @@ def load_weights(
     prefix: str = '',
     strict: bool = False,
     convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    new_in_architecture: Sequence[str] | Mapping[str, Sequence[str]] = (),
 ) -> tuple[list[str], list[str]]:
-    """Load local weights into ``module`` and log the missing/unexpected keys.
+    """Load pretrained weights into ``module``: :func:`rsretrieval.weights.loading.load_pretrained`.
 
     Args:
         module: Target module.
         path: ``.pth``/``.pt``/``.bin`` (loaded with ``weights_only=True``) or
             ``.safetensors`` file.
         prefix: Only keys starting with it are used, with it removed.
-        strict: Raise if any key is missing or unexpected.
+        strict: Also raise when the architecture adds tensors or the checkpoint
+            holds unused ones.
         convert: Maps the checkpoint's keys onto the module's (e.g. timm Swin
             onto Gswin); applied after ``prefix``.
+        new_in_architecture: Patterns of the module's tensors the checkpoint
+            may lack (see ``load_pretrained``).
 
     Returns:
-        ``(missing_keys, unexpected_keys)``.
+        ``(new_keys, dropped_keys)``: the module's tensors the checkpoint did not
+        fill (all declared new) and the checkpoint's tensors not used.
+
+    Raises:
+        WeightLoadError: A tensor of another shape without a resize rule, or a
+            tensor left unfilled that is not declared new (one line).
     """
-    state = extract_state_dict(load_checkpoint_file(path), prefix)
-    if convert is not None:
-        state = convert(state)
-    own = module.state_dict()
-    shape_mismatch = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    for key in shape_mismatch:
-        state.pop(key)
-    result = module.load_state_dict(state, strict=False)
-    missing = list(result.missing_keys) + shape_mismatch
-    unexpected = list(result.unexpected_keys)
-    logger = MMLogger.get_current_instance()
-    logger.info(
-        f'Loaded {len(state) - len(unexpected)} tensors from {path} into '
-        f'{type(module).__name__}; missing {len(missing)}, unexpected {len(unexpected)}'
-        + (f', shape mismatch {shape_mismatch}' if shape_mismatch else '')
-    )
-    if missing:
-        logger.info(f'Missing keys: {missing}')
-    if unexpected:
-        logger.info(f'Unexpected keys: {unexpected}')
+    from rsretrieval.weights.loading import WeightLoadError, load_pretrained  # the weights package imports this one
+
+    report = load_pretrained(module, path, convert=convert, new_in_architecture=new_in_architecture, prefix=prefix)
+    missing, unexpected = list(report.new), list(report.dropped)
     if strict and (missing or unexpected):
-        raise RuntimeError(f'{path}: missing keys {missing}, unexpected keys {unexpected}')
+        raise WeightLoadError(
+            f'{path}: strict loading into {type(module).__name__}: {len(missing)} tensors not filled, '
+            f'{len(unexpected)} unused ({report.summary().splitlines()[-1].strip()})'
+        )
     return missing, unexpected
 
 

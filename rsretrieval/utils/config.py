@@ -16,7 +16,7 @@ from rsretrieval.cli import add_common_args, fail  # noqa: F401  (add_common_arg
 
 # Top-level variables that a config copies into nested keys when it is read:
 # overriding the variable with --cfg-options moves every nested copy with it.
-PROPAGATED_VARIABLES = {'data_root': 'data_root', 'text_weights': 'pretrained'}
+PROPAGATED_VARIABLES = {'data_root': 'data_root', 'text_weights': 'pretrained', 'image_weights': 'pretrained'}
 
 
 def _replace_values(node: Any, key: str, old: Any, new: Any) -> int:
@@ -35,6 +35,15 @@ def _replace_values(node: Any, key: str, old: Any, new: Any) -> int:
 
 
 def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
+    """Check ``--cfg-options`` (:func:`check_cfg_options`) and merge them into ``cfg``
+    (:func:`apply_cfg_options`)."""
+    if not options:
+        return cfg
+    check_cfg_options(cfg, dict(options))
+    return apply_cfg_options(cfg, options)
+
+
+def apply_cfg_options(cfg: Config, options: dict | None) -> Config:
     """Merge ``--cfg-options`` into ``cfg``; some top-level variables propagate.
 
     A Python config resolves its variables when it is read, so overriding the
@@ -42,12 +51,11 @@ def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
     :data:`PROPAGATED_VARIABLES` that is overridden, every nested key that held
     the config's value is set to the new one: ``--cfg-options data_root=PATH``
     moves the whole dataset, ``text_weights=PATH`` the text encoder and the
-    fusion encoder together.
+    fusion encoder together, ``image_weights=NAME`` the image backbone.
     """
     if not options:
         return cfg
     options = dict(options)
-    check_cfg_options(cfg, options)
     moved = {name: options.pop(name) for name in PROPAGATED_VARIABLES if name in options}
     cfg.merge_from_dict(options)
     if moved:

@@ -9,7 +9,8 @@ from mmengine import DefaultScope
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
-    """Import every rsretrieval module so that its registries are filled.
+    """Import every rsretrieval module so that its registries are filled, and teach
+    mmengine's checkpoint loader the ``hf-hub:`` scheme.
 
     Args:
         init_default_scope: Also make ``rsretrieval`` the current default
@@ -21,7 +22,10 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import rsretrieval.evaluation  # noqa: F401
     import rsretrieval.models  # noqa: F401
     import rsretrieval.rerankers  # noqa: F401
+    from rsretrieval.weights.mmengine_scheme import register_hf_scheme
 
+    # `hf-hub:` names in init_cfg=dict(type='Pretrained', checkpoint=...) and load_from
+    register_hf_scheme()
     if not init_default_scope:
         return
     current = DefaultScope.get_current_instance()

@@ -174,6 +174,40 @@ def test_table_ii_configs_hold_the_paper_settings(path):
     assert cfg.test_cfg.reranker == dict(type='SMR', topk=30, gamma1=0.9, gamma2=1.9)
 
 
+@pytest.mark.parametrize('path', PAPER_CONFIGS, ids=_ids(PAPER_CONFIGS))
+def test_table_ii_configs_start_from_the_papers_weights(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.backbone.pretrained == 'swin-t-in1k'
+    assert cfg.model.text_encoder.pretrained == cfg.model.fusion_head.pretrained == 'bert-base-uncased'
+    assert cfg.model.text_pooling == 'cls'
+    assert set(cfg.expect_pretrained) == {'backbone', 'text_encoder', 'fusion_head'}
+
+
+MINILM_CONFIGS = sorted(CONFIGS.glob('*_minilm-l6.py'))
+
+
+@pytest.mark.parametrize('path', MINILM_CONFIGS, ids=_ids(MINILM_CONFIGS))
+def test_minilm_variants_need_no_network_and_differ_only_in_weights(path):
+    from rsretrieval.weights import find_weight_specs, resolve_weights
+
+    cfg = Config.fromfile(str(path))
+    for _, spec in find_weight_specs(cfg.to_dict()):
+        resolve_weights(spec, local_only=True)  # packaged: nothing to fetch
+    paper = Config.fromfile(str(path).replace('_minilm-l6', ''))
+    changed = config_diff(cfg, paper)
+    allowed = ('model.backbone.pretrained', 'model.text_encoder.pretrained', 'model.fusion_head.pretrained')
+    allowed += ('model.text_pooling', 'text_weights', 'image_weights', 'expect_pretrained')
+    assert changed and all(k.startswith(allowed) for k in changed), sorted(changed)
+
+
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
+def test_every_weight_a_config_names_is_a_known_name_or_a_spec(path):
+    from rsretrieval.weights import find_weight_specs, parse_spec
+
+    for key, spec in find_weight_specs(Config.fromfile(str(path)).to_dict()):
+        assert parse_spec(spec).kind != 'path', f'{key}={spec!r}: a local path in a shipped config'
+
+
 def test_paper_schedule_reaches_1e6_at_epoch_30_and_stays():
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import PARAM_SCHEDULERS

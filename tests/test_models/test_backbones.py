@@ -177,25 +177,30 @@ def test_local_checkpoint_loading_reports_keys(tmp_path, cfg):
         assert torch.allclose(src(x), dst(x))
 
 
-def test_swin_weights_map_onto_gswin(tmp_path):
-    """A Swin-layout state dict fills Gswin's parts with the same names; the rest is reported."""
+def test_partial_checkpoint_is_an_error(tmp_path):
+    """A checkpoint that fills only some of the tensors Gswin expects from it is refused
+    (it used to load what matched and leave the rest at random init, silently)."""
+    from rsretrieval.weights.loading import WeightLoadError
+
     gswin = _build(TINY_GSWIN)
     donor = {k: torch.full_like(v, 0.5) for k, v in gswin.state_dict().items() if k.startswith('patch_embed')}
     torch.save(donor, tmp_path / 'swin_like.pth')
     target = _build(dict(TINY_GSWIN, pretrained=str(tmp_path / 'swin_like.pth')))
-    target.init_weights()
-    assert torch.all(target.patch_embed.weight == 0.5)
+    with pytest.raises(WeightLoadError, match=r'fills 2 of the \d+ tensors it must fill'):
+        target.init_weights()
 
 
 def test_timm_swin_t_checkpoint_maps_onto_gswin(tmp_path):
-    """Swin-T (window 8) weights fill Gswin's shared parts; GWG and cross-attention stay missing."""
+    """Swin-T (window 8) weights fill Gswin's shared parts; GWG and cross-attention are new."""
     from rsretrieval.models.backbones.gswin import swin_to_gswin
     from rsretrieval.utils import load_weights
 
     swin = _build(dict(type='Swin', embed_dim=16, num_heads=(1, 2, 2, 4)))
     torch.save(swin.model.state_dict(), tmp_path / 'swin_t.pth')
     gswin = _build(TINY_GSWIN)
-    missing, unexpected = load_weights(gswin, tmp_path / 'swin_t.pth', convert=swin_to_gswin)
+    missing, unexpected = load_weights(
+        gswin, tmp_path / 'swin_t.pth', convert=swin_to_gswin, new_in_architecture=gswin.new_in_architecture()
+    )
     assert torch.equal(gswin.patch_embed.weight, swin.model.patch_embed.proj.weight)
     blocks = swin.model.layers[2].blocks
     g = gswin.stages[2].blocks[1]

@@ -1,12 +1,13 @@
 # The pieces a config needs to use an open_clip ViT-B-32 (RemoteCLIP, GeoRSCLIP, OpenAI CLIP ...)
 # as one or both of its encoders: the towers, the checkpoint's preprocessing (224x224 input,
 # bicubic resizing, CLIP's mean/std) and the pipelines at that size. No `model` here: a
-# config takes what it needs (`_base_.clip_image_backbone`, ...). Nothing is downloaded:
-# the weights come from a local open_clip checkpoint (docs/models.md, "CLIP-family models").
+# config takes what it needs (`_base_.clip_image_backbone`, ...).
 clip_arch = 'ViT-B-32'  # open_clip's name; OpenAI's weights were trained with QuickGELU: 'ViT-B-32-quickgelu'
-# the local checkpoint that fine-tuning starts from (RemoteCLIP's release file; any open_clip
-# state dict of this architecture); evaluation takes the checkpoint as tools/test.py's argument
-clip_checkpoint = 'data/pretrained/RemoteCLIP-ViT-B-32.pt'
+# the checkpoint that fine-tuning starts from: RemoteCLIP's release by its zoo name (fetched
+# once; `rsretrieval-weights list`), or any open_clip state dict of this architecture
+# (a local path, hf-hub:ORG/NAME:FILE, e.g. 'georsclip-vit-b-32'); evaluation takes the
+# checkpoint as tools/test.py's argument
+clip_checkpoint = 'remoteclip-vit-b-32'
 clip_image_size = 224  # open_clip's vision_cfg.image_size of ViT-B-32
 # open_clip's OPENAI_DATASET_MEAN / _STD on the 0-255 scale of RetrievalDataPreprocessor
 clip_mean = (122.7709383, 116.7460125, 104.09373615)  # 255 x (0.48145466, 0.4578275, 0.40821073)

@@ -7,6 +7,7 @@ from .progress_logger_hook import ProgressLoggerHook
 from .random_state_hook import RandomStateHook, get_random_state, set_random_state
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .stall_watchdog_hook import StallWatchdogHook
+from .weight_sources_hook import WeightSourcesHook
 
 __all__ = [
     'AtomicCheckpointHook',
@@ -18,6 +19,7 @@ __all__ = [
     'RandomStateHook',
     'SafeCheckpointHook',
     'StallWatchdogHook',
+    'WeightSourcesHook',
     'get_random_state',
     'set_random_state',
 ]

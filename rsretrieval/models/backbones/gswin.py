@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +38,10 @@ from timm.models.swin_transformer import get_relative_position_index
 from torch import nn
 
 from rsretrieval.registry import BACKBONES
-from rsretrieval.utils import load_weights
+from rsretrieval.utils import resolve_pretrained
+from rsretrieval.weights.loading import ConciseInitInfo, LoadReport, load_pretrained
+
+from .swin import swin_release_to_timm
 
 
 # --------------------------------------------------------------------------- windows
@@ -79,6 +83,7 @@ class RelativePositionBias(nn.Module):
 
     def __init__(self, window_size: int, num_heads: int) -> None:
         super().__init__()
+        self.window_size = (window_size, window_size)  # read by the table resize rule
         self.table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
         self.register_buffer('index', get_relative_position_index(window_size, window_size), persistent=False)
         trunc_normal_(self.table, std=0.02)
@@ -420,7 +425,7 @@ class GswinStage(nn.Module):
 
 # --------------------------------------------------------------------------- backbone
 @BACKBONES.register_module()
-class Gswin(BaseModule):
+class Gswin(ConciseInitInfo, BaseModule):
     """The Gswin image encoder of CMPAGL.
 
     Output: ``(B, 1 + N, 8C)``, the global token first, then the ``N = (H/32)(W/32)``
@@ -444,10 +449,20 @@ class Gswin(BaseModule):
         gwg_depthwise: Depthwise 3x3 convolutions in GWG.
         global_token: ``'mean'`` (average of the last tokens) or ``'first'``
             (the literal 0-th token).
-        pretrained: Local checkpoint; matching keys load (compatible Swin weights
-            map onto the shared parts), missing/unexpected keys are reported.
+        pretrained: Weights loaded by :meth:`init_weights`: a name known to
+            :func:`~rsretrieval.utils.resolve_pretrained` or a local file of a
+            Gswin or a timm Swin (mapped by :func:`swin_to_gswin`; relative-position
+            tables resized to ``window_size``). The parts Gswin adds
+            (:meth:`new_in_architecture`) start as initialised; any other tensor the
+            file does not fill is an error.
         init_cfg: mmengine initialisation config.
+
+    Attributes:
+        load_report: What the latest :meth:`init_weights` loaded (None before, or
+            without ``pretrained``).
     """
+
+    load_report: LoadReport | None = None
 
     def __init__(
         self,
@@ -476,8 +491,8 @@ class Gswin(BaseModule):
             raise ValueError(f"global_token must be 'mean' or 'first', got {global_token!r}")
         self.patch_size, self.window_size, self.num_stages = patch_size, window_size, len(depths)
         self.check_input_size(img_size, img_size)
-        self.global_token = global_token
-        self.pretrained = pretrained
+        self.global_token, self.pretrained = global_token, pretrained
+        self.use_global_window, self.use_shifted_window = use_global_window, use_shifted_window
         self.patch_embed = nn.Conv2d(in_channels, embed_dim, patch_size, stride=patch_size)
         self.patch_norm = nn.LayerNorm(embed_dim)
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
@@ -530,10 +545,36 @@ class Gswin(BaseModule):
                 f'{2 ** (self.num_stages - 1)} = {unit}, so that every stage map divides into windows'
             )
 
+    def new_in_architecture(self) -> dict[str, tuple[str, ...]]:
+        """The parameters Gswin adds to Swin, by group (``fnmatch`` over state-dict names).
+
+        A Swin checkpoint cannot fill them: they keep their initialisation. They
+        follow the ablation switches: without the global window there are none.
+        """
+        if not self.use_global_window:
+            return {}
+        return {
+            'global window generator': ('stages.*.gwg.*',),
+            'cross-attention': (
+                'stages.*.blocks.*.norm_cross.*',
+                'stages.*.blocks.*.cross_attn.*',
+                'stages.*.blocks.*.cross_attn_shifted.*',
+            ),
+        }
+
     def init_weights(self) -> None:
         super().init_weights()
         if self.pretrained is not None:
-            load_weights(self, self.pretrained, convert=swin_to_gswin)
+            path = resolve_pretrained(self.pretrained)
+            name = None if Path(str(self.pretrained)).expanduser().resolve() == path else str(self.pretrained)
+            self.load_report = load_pretrained(
+                self,
+                path,
+                convert=swin_to_gswin,
+                new_in_architecture=self.new_in_architecture(),
+                source_name=name,
+                labels=SWIN_DROPPED_LABELS,
+            )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # images: (B, 3, H, W) -> (B, 1 + H/32 * W/32, 8C)
@@ -563,45 +604,61 @@ class Gswin(BaseModule):
 _SWIN_BLOCK = re.compile(r'^layers\.(\d+)\.blocks\.(\d+)\.(.+)$')
 _SWIN_DOWNSAMPLE = re.compile(r'^layers\.(\d+)\.downsample\.(.+)$')
 
+#: Groups of a Swin checkpoint's tensors that Gswin does not use (after
+#: :func:`swin_to_gswin`), as the load report names them; first match wins.
+SWIN_DROPPED_LABELS: dict[str, tuple[str, ...]] = {
+    'first-block MLP of each Swin pair': ('layers.*.blocks.*.norm2.*', 'layers.*.blocks.*.mlp.*'),
+    'shifted-window branch (absent: w/o SLW)': (
+        'stages.*.blocks.*.norm_shifted.*',
+        'stages.*.blocks.*.shifted_attn.*',
+    ),
+    'blocks beyond the depths of this Gswin': ('stages.*.blocks.*',),
+}
+
+
+def _swin_block_key(stage: int, block: int, rest: str) -> str | None:
+    """Gswin's name for ``layers.{stage}.blocks.{block}.{rest}`` of a Swin, or None."""
+    prefix = f'stages.{stage}.blocks.{block // 2}.'
+    branch = 'shifted' if block % 2 else 'local'
+    module, _, param = rest.partition('.')
+    if module == 'norm1':
+        return f'{prefix}norm_{branch}.{param}'
+    if module == 'attn':
+        return f'{prefix}{branch}_attn.' + param.replace('relative_position_bias_table', 'rel_bias.table')
+    if block % 2 and module == 'norm2':
+        return f'{prefix}norm_mlp.{param}'
+    if block % 2 and module == 'mlp':
+        return prefix + rest
+    return None  # the first block's MLP of a pair: Gswin has one MLP per block
+
 
 def swin_to_gswin(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a timm Swin state dict onto Gswin; other state dicts pass unchanged.
+    """Rename a Swin state dict (timm's or the original release's) onto Gswin.
 
     Swin stacks W-MSA and SW-MSA blocks in pairs; a Gswin block holds both. Swin
-    block ``2j`` of a stage gives Gswin block ``j`` its local attention (and
-    norm), block ``2j + 1`` its shifted attention, norm and MLP (Swin-T's depths
-    (2, 2, 6, 2) fill Gswin's (1, 1, 3, 1)). timm keeps patch merging at the
-    start of stage ``i``, Gswin at the end of stage ``i - 1``. The GWG and
-    cross-attention modules have no Swin counterpart and stay as initialised
-    (reported as missing); Swin's first-block MLPs are reported as unexpected.
+    block ``2j`` of a stage gives Gswin block ``j`` its local attention and norm,
+    block ``2j + 1`` its shifted attention and norm, MLP and MLP norm (Swin-T's
+    depths (2, 2, 6, 2) fill Gswin's (1, 1, 3, 1)). Patch merging ends stage ``i``
+    in Gswin, starts stage ``i + 1`` in timm (the original release's layout is
+    first renamed to timm's by :func:`~.swin.swin_release_to_timm`). Keys without
+    a Gswin counterpart keep their name (the first block's MLP of each pair, the
+    classifier head, buffers derived from the window): the loader reports them as
+    dropped. A state dict that is not a Swin's (no ``layers.*`` keys, e.g. a Gswin
+    checkpoint) passes unchanged.
     """
     if not any(k.startswith('layers.') for k in state):
         return state
+    state = swin_release_to_timm(state)
     out = {}
     for key, value in state.items():
-        if key.endswith(('relative_position_index', 'attn_mask')):
-            continue
+        new = None
         if key.startswith('patch_embed.proj.'):
-            out['patch_embed.' + key[len('patch_embed.proj.') :]] = value
+            new = 'patch_embed.' + key[len('patch_embed.proj.') :]
         elif key.startswith('patch_embed.norm.'):
-            out['patch_norm.' + key[len('patch_embed.norm.') :]] = value
+            new = 'patch_norm.' + key[len('patch_embed.norm.') :]
         elif m := _SWIN_DOWNSAMPLE.match(key):
-            out[f'stages.{int(m[1]) - 1}.downsample.{m[2]}'] = value
+            new = f'stages.{int(m[1]) - 1}.downsample.{m[2]}'
         elif m := _SWIN_BLOCK.match(key):
-            stage, block, rest = int(m[1]), int(m[2]), m[3]
-            prefix = f'stages.{stage}.blocks.{block // 2}.'
-            branch = 'shifted' if block % 2 else 'local'
-            rest = rest.replace('attn.relative_position_bias_table', 'attn.rel_bias.table')
-            if rest.startswith('norm1.'):
-                out[prefix + f'norm_{branch}.' + rest[len('norm1.') :]] = value
-            elif rest.startswith('attn.'):
-                out[prefix + f'{branch}_attn.' + rest[len('attn.') :]] = value
-            elif block % 2 and rest.startswith('norm2.'):
-                out[prefix + 'norm_mlp.' + rest[len('norm2.') :]] = value
-            elif block % 2 and rest.startswith('mlp.'):
-                out[prefix + rest] = value
-            else:
-                out[key] = value  # first-block MLP: no counterpart, reported as unexpected
-        else:
-            out[key] = value
+            new = _swin_block_key(int(m[1]), int(m[2]), m[3])
+        out[new or key] = value
     return out

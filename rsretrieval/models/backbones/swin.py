@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import os
+import re
 
+import torch
 from timm.models.swin_transformer import SwinTransformer
 
 from rsretrieval.registry import BACKBONES
 
 from .timm_backbone import TimmBackbone
+
+
+def swin_release_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the original Swin release's keys onto timm's; timm's pass unchanged.
+
+    The release merges patches at the end of stage ``i`` (``layers.{i}.downsample``),
+    timm at the start of stage ``i + 1``; its classifier is ``head``, timm's
+    ``head.fc``. The renaming is that of timm's ``checkpoint_filter_fn``, without
+    its resizing: the loader resizes and reports.
+    """
+    if 'layers.0.downsample.reduction.weight' not in state:  # timm's layout: stage 0 has no merging
+        return state
+    out = {}
+    for key, value in state.items():
+        key = re.sub(r'^layers\.(\d+)\.downsample', lambda m: f'layers.{int(m[1]) + 1}.downsample', key)
+        out[re.sub(r'^head\.', 'head.fc.', key)] = value
+    return out
 
 
 @BACKBONES.register_module()
@@ -25,10 +44,14 @@ class Swin(TimmBackbone):
         depths: Blocks per stage.
         num_heads: Heads per stage.
         drop_path_rate: Stochastic depth rate.
-        pretrained: Local checkpoint (see :class:`TimmBackbone`).
+        pretrained: Weights (see :class:`TimmBackbone`): timm's layout or the
+            original release's (:func:`swin_release_to_timm`); relative-position
+            tables are resized to ``window_size`` (ImageNet Swin-T has window 7).
         init_cfg: mmengine initialisation config.
         **kwargs: Further ``SwinTransformer`` arguments.
     """
+
+    convert = staticmethod(swin_release_to_timm)
 
     def __init__(
         self,

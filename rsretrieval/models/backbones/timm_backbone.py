@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from mmengine.model import BaseModule
 from torch import nn
 
-from rsretrieval.utils import load_weights
+from rsretrieval.utils import resolve_pretrained
+from rsretrieval.weights.loading import ConciseInitInfo, LoadReport, load_pretrained
 
 LAYOUTS = ('tokens', 'nhwc', 'nchw')
 
 
-class TimmBackbone(BaseModule):
+class TimmBackbone(ConciseInitInfo, BaseModule):
     """Base of the timm backbones: same output contract as :class:`Gswin`.
 
     ``forward(images)`` returns ``(B, 1 + N, D)`` with a global token first:
@@ -24,11 +27,22 @@ class TimmBackbone(BaseModule):
         model: The timm model (built without downloading anything).
         layout: What ``model.forward_features`` returns: ``'tokens'``
             ``(B, 1 + N, D)``, ``'nhwc'`` or ``'nchw'`` feature maps.
-        pretrained: Local checkpoint (timm or mmengine layout, ``.pth`` or
-            ``.safetensors``) loaded into ``model`` by :meth:`init_weights`,
-            with missing and unexpected keys reported.
+        pretrained: Weights loaded into ``model`` by :meth:`init_weights`: a
+            name known to :func:`~rsretrieval.utils.resolve_pretrained` or a local
+            file (timm or mmengine layout, ``.pth`` or ``.safetensors``). Tensors
+            that depend on the input or window size are resized (see
+            :mod:`rsretrieval.weights.resize`), the classifier head is dropped, and
+            a tensor the file does not fill is an error.
         init_cfg: mmengine initialisation config.
+
+    Attributes:
+        convert: Maps another layout of the same model's weights onto timm's
+            (e.g. the original Swin release); None when timm's is the only one.
+        load_report: What the latest :meth:`init_weights` loaded, or None.
     """
+
+    convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+    load_report: LoadReport | None = None
 
     def __init__(
         self, model: nn.Module, layout: str, pretrained: str | os.PathLike | None = None, init_cfg=None
@@ -44,10 +58,19 @@ class TimmBackbone(BaseModule):
         """Token width ``D``."""
         return self.model.num_features
 
+    def new_in_architecture(self) -> dict[str, tuple[str, ...]]:
+        """Parameters of ``model`` a checkpoint of the same timm model lacks: none."""
+        return {}
+
     def init_weights(self) -> None:
         super().init_weights()
         if self.pretrained is not None:
-            load_weights(self.model, self.pretrained)
+            path = resolve_pretrained(self.pretrained)
+            name = None if Path(str(self.pretrained)).expanduser().resolve() == path else str(self.pretrained)
+            convert = type(self).convert  # read off the class: a plain function stored there must not bind
+            self.load_report = load_pretrained(
+                self.model, path, convert=convert, new_in_architecture=self.new_in_architecture(), source_name=name
+            )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         feats = self.model.forward_features(images)

@@ -53,6 +53,7 @@ class BertFusionHead(BaseModule, metaclass=ABCMeta):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.pretrained = pretrained  # where the initial weights come from (the training log's table)
         self.bert_config = (
             BertConfig.from_pretrained(resolve_pretrained(pretrained)) if pretrained else BertConfig(**(config or {}))
         )

@@ -7,8 +7,10 @@ from abc import ABCMeta, abstractmethod
 import torch
 from mmengine.model import BaseModel
 
+from rsretrieval.weights.loading import ConciseInitInfo
 
-class BaseRetriever(BaseModel, metaclass=ABCMeta):
+
+class BaseRetriever(ConciseInitInfo, BaseModel, metaclass=ABCMeta):
     """Base class of retrieval models.
 
     Loops and tools only use this interface, so any model that implements it

@@ -74,6 +74,7 @@ class BertTextEncoder(BaseModule):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.pretrained = pretrained  # where the initial weights come from (the training log's table)
         if pretrained is not None:
             self.bert = load_bert(pretrained)
             MMLogger.get_current_instance().info(f'BertTextEncoder: pretrained weights from {pretrained}')

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from rsretrieval.utils.checkpoint import CheckpointError, load_checkpoint_file
+from rsretrieval.utils.pretrained import resolve_pretrained
 
 #: CLIP's image normalisation (OpenAI's, used by open_clip unless a checkpoint says otherwise), RGB, 0-1 scale.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -185,16 +186,19 @@ def normalisation_255(preprocess: Mapping) -> tuple[tuple[float, ...], tuple[flo
 
 # ------------------------------------------------------------------------ reading checkpoints
 def read_open_clip_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The open_clip state dict in a local file, unwrapped.
+    """The open_clip state dict in a file, unwrapped.
 
-    Accepts a plain state dict or one nested under ``'state_dict'``, with keys
-    prefixed by ``'module.'`` (DDP) or ``'_orig_mod.'`` (``torch.compile``) or not.
+    ``path`` is a local file or a weight name the resolver knows (a zoo name such
+    as ``'remoteclip-vit-b-32'``, ``hf-hub:ORG/NAME:FILE``, a URL): see
+    :func:`rsretrieval.utils.resolve_pretrained`. Accepts a plain state dict or one
+    nested under ``'state_dict'``, with keys prefixed by ``'module.'`` (DDP) or
+    ``'_orig_mod.'`` (``torch.compile``) or not.
 
     Raises:
         FileNotFoundError: No such file.
         CheckpointError: One line: the file is unsafe, incomplete, or holds no tensors.
     """
-    return unwrap_state_dict(load_checkpoint_file(path), path)
+    return unwrap_state_dict(load_checkpoint_file(resolve_pretrained(path)), path)
 
 
 def unwrap_state_dict(checkpoint: Mapping, path: str | os.PathLike = 'checkpoint') -> dict[str, torch.Tensor]:
