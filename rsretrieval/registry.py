@@ -115,7 +115,7 @@ EVALUATOR = _child('evaluator', _mm.EVALUATOR)
 VISUALIZERS = _child('visualizer', _mm.VISUALIZERS)
 VISBACKENDS = _child('vis_backend', _mm.VISBACKENDS)
 LOG_PROCESSORS = _child('log_processor', _mm.LOG_PROCESSORS)
-FUNCTIONS = _child('function', _mm.FUNCTIONS)
+FUNCTIONS = _child('function', _mm.FUNCTIONS, 'rsretrieval.engine.stop_signals')
 
 # Component registries (built by the models themselves).
 BACKBONES = _root('backbone', 'rsretrieval.models.backbones')

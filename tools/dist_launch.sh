@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Shared by dist_train.sh and dist_test.sh: bash tools/dist_launch.sh SCRIPT NPROC [SCRIPT args]
-# runs tools/SCRIPT under torchrun with --launcher pytorch. NNODES, NODE_RANK, MASTER_ADDR and
-# PORT come from the environment (single node on 127.0.0.1:29500 by default).
+# runs tools/SCRIPT under torchrun with --launcher pytorch, on torchrun's c10d rendezvous:
+# when a process fails, torchrun stops the others and starts the group again, up to
+# MAX_RESTARTS times (default 3; 0 turns restarts off), and tools/train.py resumes from the
+# newest checkpoint. From the environment:
+#   NNODES       nodes (default 1), or MIN:MAX for an elastic number of nodes
+#   MASTER_ADDR  host of the rendezvous, the same on every node (default 127.0.0.1)
+#   PORT         its port (default 29500)
+#   RDZV_ID      the job's name in the rendezvous, the same on every node
+#                (default: $SLURM_JOB_ID under Slurm, else rsretrieval)
+#   NODE_RANK    accepted and not needed: the rendezvous numbers the nodes
 set -euo pipefail
 SCRIPT=$1
 NPROC=$2
@@ -12,7 +20,21 @@ if [ -x "$ROOT/.venv/bin/python" ] && [ -z "${VIRTUAL_ENV:-}" ] && [ "$PYTHON" =
 fi
 # One intra-op thread per process unless told otherwise (the processes share the cores).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-PYTHONPATH="$ROOT:${PYTHONPATH:-}" exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
-    --nproc_per_node="$NPROC" --master_port="${PORT:-29500}" \
+# Each attempt gets its own store: torch's agent store, shared across restarts, keeps the
+# previous attempt's addresses, and the restarted processes can connect to those
+# (pytorch/pytorch#135712: gloo "connectFullMesh failed", NCCL "Failed to connect").
+export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=${TORCH_DISABLE_SHARE_RDZV_TCP_STORE:-1}
+# torchrun, less its traceback when it is stopped by a signal (SIGTERM, Ctrl-C): it forwards
+# the signal, each process says in one line how it stopped, and the status is 128 + signal.
+TORCHRUN='import sys
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.run import main
+try:
+    main()
+except SignalException as err:
+    sys.exit(128 + int(err.sigval))'
+PYTHONPATH="$ROOT:${PYTHONPATH:-}" exec "$PYTHON" -c "$TORCHRUN" \
+    --nnodes="${NNODES:-1}" --nproc-per-node="$NPROC" --max-restarts="${MAX_RESTARTS:-3}" \
+    --rdzv-backend=c10d --rdzv-endpoint="${MASTER_ADDR:-127.0.0.1}:${PORT:-29500}" \
+    --rdzv-id="${RDZV_ID:-${SLURM_JOB_ID:-rsretrieval}}" \
     "$ROOT/tools/$SCRIPT" "${@:3}" --launcher pytorch

@@ -11,6 +11,9 @@ import argparse
 import json
 import os
 import os.path as osp
+import signal
+import sys
+from typing import TYPE_CHECKING
 
 from mmengine.config import DictAction  # light: torch loads after the checks
 
@@ -22,6 +25,9 @@ from rsretrieval.cli import (
     prepare_config_weights,
     resolve_named_input,
 )
+
+if TYPE_CHECKING:
+    from mmengine.runner import Runner
 
 RERANK_TYPES = {'none': 'NoRerank', 'mr': 'MR', 'smr': 'SMR', 'itm': 'ITMRerank'}
 
@@ -86,6 +92,24 @@ def use_model_folder(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         args.work_dir = osp.join('work_dirs', osp.basename(osp.abspath(folder)))
 
 
+def evaluate(runner: Runner) -> dict:
+    """``runner.test()``; SIGTERM or Ctrl-C, to the process or its group, stop it in one line
+    with status 128 + signal (the loader workers leave the signal to the main process)."""
+    from rsretrieval.engine.loops import LoaderWorkerError
+    from rsretrieval.engine.stop_signals import StopRequested, leave_stop_signals_to_main_process, stop_on_signals
+
+    leave_stop_signals_to_main_process(runner.test_dataloader)
+    try:
+        with stop_on_signals():
+            return runner.test()
+    except LoaderWorkerError as err:  # a killed loader worker: the file it was reading, in one line
+        fail(str(err), code=1)
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, StopRequested) else signal.SIGINT
+        print(f'test.py: {signal.Signals(signum).name} received: evaluation stopped, nothing written', file=sys.stderr)
+        raise SystemExit(128 + signum) from None
+
+
 def main() -> None:
     args = parse_args()
     # the slow imports (torch, the models), after the arguments are known to be usable
@@ -123,7 +147,7 @@ def main() -> None:
         load_checkpoint_into_runner(runner, args.checkpoint)
     except CheckpointError as err:
         fail(str(err))
-    metrics = runner.test()
+    metrics = evaluate(runner)
     if args.dump_metrics and is_main_process():
         os.makedirs(osp.dirname(osp.abspath(args.dump_metrics)), exist_ok=True)
         with open(args.dump_metrics, 'w') as f:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rsretrieval.cli import add_common_args, check_inputs, fail, prepare_config_weights  # light: no torch
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,21 +47,92 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def restarts() -> tuple[int, str]:
+    """How often the launcher has started this run again, and the launcher: torchrun's
+    elastic restarts (``TORCHELASTIC_RESTART_COUNT``) or a requeued Slurm job."""
+    for variable, launcher in (('TORCHELASTIC_RESTART_COUNT', 'torchrun'), ('SLURM_RESTART_COUNT', 'Slurm')):
+        count = os.environ.get(variable, '0')
+        if count.isdigit() and int(count) > 0:
+            return int(count), launcher
+    return 0, ''
+
+
+def choose_resume(cfg: Config, resume: str | None) -> None:
+    """Set ``cfg.resume`` and ``cfg.load_from`` from ``--resume`` and the launcher's restarts.
+
+    ``--resume`` without a path, and every restart of the run by its launcher (no
+    flag needed), resume from the newest checkpoint of the work dir that can be
+    read: one torn by a crash while it was saved is passed over. A restart that
+    finds none falls back on ``--resume PATH``, or starts from the beginning.
+    The processes decide together (the process group exists by now): torchrun
+    counts restarts per node, and a node restarted for another node's failure
+    may count none. The choice is said in one line, by the first process.
+    """
+    count, launcher = agreed(restarts(), max)
+    if not count and resume != 'auto':
+        if resume is not None:
+            cfg.resume, cfg.load_from = True, resume
+        return
+    first = rank() == 0
+    latest = agreed(newest_checkpoint(cfg.work_dir) if first else None, lambda values: values[0])
+    what, why = 'the newest readable checkpoint', '--resume'
+    if count:
+        if latest is None and resume not in (None, 'auto'):
+            latest, what = resume, 'the checkpoint --resume names'
+        limit = os.environ.get('TORCHELASTIC_MAX_RESTARTS')
+        why = f'{launcher} restarted the run (restart {count}{f" of {limit}" if limit else ""})'
+    if first:
+        start = f'no readable checkpoint in {cfg.work_dir}, starting from the beginning'
+        print(f'train.py: {why}: ' + (f'resuming from {latest}, {what}' if latest else start), flush=True)
+    if latest:
+        cfg.resume, cfg.load_from = True, latest
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def agreed(value: Any, reduce: Callable[[list], Any]) -> Any:
+    """``reduce`` of the list of every process's ``value`` (``value`` itself without a process group)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    values = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return reduce(values)
+
+
+def newest_checkpoint(work_dir: str) -> str | None:
+    """The newest readable checkpoint of ``work_dir``, saying what was passed over."""
+    from rsretrieval.utils import find_resumable_checkpoint, remove_stale_temporaries
+
+    for path in remove_stale_temporaries(work_dir):
+        print(f'train.py: removed {path}, left by a save that was killed', flush=True)
+    latest, skipped = find_resumable_checkpoint(work_dir)
+    for problem in skipped:
+        print(f'train.py: warning: passed over {problem}', flush=True)
+    return latest
+
+
 def main() -> None:
     args = parse_args()
     prepare_config_weights(args.config, args.cfg_options)  # before torch: a missing weight fails in seconds
     # the slow imports (torch, the models), after the arguments are known to be usable
     from mmengine.runner import Runner
 
+    from rsretrieval.engine.collective_faults import collective_failure
+    from rsretrieval.engine.loops import LoaderWorkerError
     from rsretrieval.utils import (
         CheckpointWriteError,
         ConfigError,
         add_tensorboard,
-        find_resumable_checkpoint,
         finish_distributed,
         load_config,
         register_all_modules,
-        remove_stale_temporaries,
     )
 
     register_all_modules(init_default_scope=False)
@@ -69,23 +145,17 @@ def main() -> None:
         cfg.optim_wrapper.dtype = 'auto'
     if args.tensorboard:
         add_tensorboard(cfg)
-    if args.resume == 'auto':
-        # the newest checkpoint that can be read: one torn by a crash while it was saved is passed over
-        for path in remove_stale_temporaries(cfg.work_dir):
-            print(f'train.py: removed {path}, left by a save that was killed', flush=True)
-        latest, skipped = find_resumable_checkpoint(cfg.work_dir)
-        for problem in skipped:
-            print(f'train.py: warning: passed over {problem}', flush=True)
-        if latest and skipped:
-            print(f'train.py: resuming from {latest}, the newest readable checkpoint', flush=True)
-        cfg.resume, cfg.load_from = True, latest
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    choose_resume(cfg, args.resume)
     runner = Runner.from_cfg(cfg)
     try:
         runner.train()
-    except CheckpointWriteError as err:
+    except (CheckpointWriteError, LoaderWorkerError) as err:  # before RuntimeError, LoaderWorkerError's base
         fail(str(err), code=1)
+    except RuntimeError as err:  # a collective that timed out or lost a process: one line, then torchrun restarts
+        problem = collective_failure(err, iteration=runner.iter + 1)
+        if problem is None:
+            raise
+        fail(problem, code=1)
     del runner  # the DDP wrapper holds the process group: release it before destroying the group
     finish_distributed()
 

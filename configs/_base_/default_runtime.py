@@ -12,8 +12,8 @@ default_hooks = dict(
 )
 # SafeCheckpointHook: numpy content of checkpoints stored so they load with
 # torch.load(weights_only=True). NonFiniteLossHook: stop on a NaN/Inf loss, naming the step.
-# RandomStateHook + PreemptionHook: checkpoints carry the random state, SIGTERM saves one
-# and stops; `tools/train.py CONFIG --resume` continues exactly (docs/reliability.md).
+# RandomStateHook + PreemptionHook: checkpoints carry the random state, SIGTERM or Ctrl-C saves
+# one and stops; `tools/train.py CONFIG --resume` continues exactly (docs/reliability.md).
 # DistillationWarmupHook: momentum distillation, where a model turns it on, ramps up over the
 # first epoch (ALBEF); a no-op otherwise. StallWatchdogHook: a warning, saying where, when no
 # training iteration finishes for 5 minutes (and 10x the usual iteration time).
@@ -29,7 +29,10 @@ custom_hooks = [
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
+    # timeout: seconds a process waits in a collective (all-reduce, all-gather) for the others
+    # before it raises and torchrun restarts the group (a rank that stopped or hangs). 30 min is
+    # torch's gloo default; its NCCL default (10 min) is short where rank 0 alone computes metrics.
+    dist_cfg=dict(backend='nccl', timeout=1800),
 )
 log_processor = dict(window_size=20, by_epoch=True)
 log_level = 'INFO'

@@ -12,6 +12,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import MMLogger
 from torch.utils.data import DataLoader, Dataset
 
+from rsretrieval.engine.stop_signals import worker_ignoring_stop_signals
 from rsretrieval.models.retrievers import BaseRetriever
 from rsretrieval.registry import MODELS
 from rsretrieval.utils import (
@@ -152,6 +153,7 @@ def iter_image_embeddings(
         batch_size=batch_size,
         num_workers=num_workers,
         collate_fn=pseudo_collate,
+        worker_init_fn=worker_ignoring_stop_signals,  # a signal to the whole group is for the caller to handle
     )
     start = 0
     with torch.no_grad():

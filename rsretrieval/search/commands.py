@@ -16,6 +16,7 @@ from typing import TextIO
 
 import torch
 
+from rsretrieval.engine.stop_signals import StopRequested, stop_on_signals
 from rsretrieval.utils.progress import Progress as BaseProgress
 
 from .archive_index import (
@@ -29,6 +30,7 @@ from .cli import ANN_AUTO_THRESHOLD
 from .render import Hit, results_grid, results_html, results_table
 
 PROGRESS_EVERY = 30.0  # seconds between two progress lines when stdout is not a terminal
+_STOP = (signal.SIGINT, signal.SIGTERM)
 
 
 def _sha256(path: str) -> str:
@@ -78,19 +80,21 @@ class Progress(BaseProgress):
 
 # -------------------------------------------------------------------------- index
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back until the block is over (then raise it), so that a write completes."""
+def _stop_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block is over (then raise the first), so that a
+    write completes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    received: list[int] = []
+    previous = {signum: signal.signal(signum, lambda n, _: received.append(n)) for signum in _STOP}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if received:
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt if received[0] == signal.SIGINT else StopRequested(received[0])
 
 
 class _ShardWriter:
@@ -108,7 +112,7 @@ class _ShardWriter:
         """Save what is pending as a shard (possibly a short one); Ctrl-C waits for the write."""
         if not self.pending or self.index is None:
             return
-        with _sigint_deferred():
+        with _stop_deferred():
             paths = [p for batch, _ in self.pending for p in batch]
             self.index.add(paths, torch.cat([emb for _, emb in self.pending]))
             self.saved += len(paths)
@@ -186,21 +190,25 @@ def _clear_index(folder: Path) -> None:
 def cmd_index(args: argparse.Namespace) -> None:
     """``index``: embed the images of a folder that the index lacks.
 
-    Ctrl-C saves the images encoded so far as a shard, prints how many and
-    exits with code 130; the same command then resumes.
+    Ctrl-C, and SIGTERM to the command or to its process group (a scheduler's
+    time limit; the loader workers leave it to the main process), save the
+    images encoded so far as a shard, print how many and exit with code 130
+    (143 for SIGTERM); the same command then resumes.
     """
     writer = _ShardWriter()
     try:
-        _index(args, writer)
-    except KeyboardInterrupt:
+        with stop_on_signals(('SIGTERM',)):
+            _index(args, writer)
+    except KeyboardInterrupt as err:
         try:
             writer.flush()
-        except KeyboardInterrupt:  # another Ctrl-C: it waited for the write, which is complete
+        except KeyboardInterrupt:  # another signal: it waited for the write, which is complete
             pass
         if sys.stdout.isatty():
             print(flush=True)  # end the progress bar's line
-        print(f'interrupted: {writer.saved} images saved; rerun the same command to resume', file=sys.stderr)
-        raise SystemExit(130) from None
+        how = f' ({signal.Signals(err.signum).name})' if isinstance(err, StopRequested) else ''
+        print(f'interrupted{how}: {writer.saved} images saved; rerun the same command to resume', file=sys.stderr)
+        raise SystemExit(err.exit_code if isinstance(err, StopRequested) else 130) from None
 
 
 def _index(args: argparse.Namespace, writer: _ShardWriter) -> None:

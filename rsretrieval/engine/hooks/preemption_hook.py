@@ -1,4 +1,4 @@
-"""Checkpoint and stop cleanly when the job is asked to stop (SIGTERM)."""
+"""Checkpoint and stop cleanly when the job is asked to stop (SIGTERM, Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,23 @@ from mmengine.hooks import Hook
 from rsretrieval.registry import HOOKS
 from rsretrieval.utils.checkpoint import atomic_write
 
+from ..stop_signals import STOP_SIGNALS, leave_stop_signals_to_main_process
+
 
 @HOOKS.register_module()
 class PreemptionHook(Hook):
-    """On SIGTERM (by default; e.g. Slurm preemption, ``kill``, a scheduler's
-    time limit), finish the current iteration, save ``iter_<n>.pth`` with the
-    optimizer, schedulers and random state, point ``last_checkpoint`` at it and
-    exit with status ``128 + signal`` (143 for SIGTERM).
+    """On SIGTERM or SIGINT (by default; Slurm preemption, ``kill``, a
+    scheduler's time limit, torchrun's shutdown, Ctrl-C), finish the current
+    iteration, save ``iter_<n>.pth`` with the optimizer, schedulers and random
+    state, point ``last_checkpoint`` at it, log one line saying how to resume
+    and exit with status ``128 + signal`` (143 for SIGTERM, 130 for SIGINT).
+
+    The signal may reach the whole process group: the training and validation
+    loaders' workers leave it to the main process
+    (:func:`~rsretrieval.engine.stop_signals.leave_stop_signals_to_main_process`),
+    so that they keep serving batches until the iteration is over. A signal
+    that the process was started to ignore (SIGINT in a shell's background
+    job) stays ignored.
 
     ``tools/train.py CONFIG --resume`` then continues from that iteration; with
     :class:`~rsretrieval.engine.RetrievalTrainLoop` the run ends as if it had
@@ -33,7 +43,8 @@ class PreemptionHook(Hook):
 
     priority = 'LOWEST'  # after the other hooks of the iteration (the checkpoint hook too)
 
-    def __init__(self, signals: tuple[str, ...] = ('SIGTERM',)) -> None:
+    def __init__(self, signals: tuple[str, ...] = STOP_SIGNALS) -> None:
+        self.signal_names = tuple(signals)
         self.signals = tuple(getattr(signal, name) for name in signals)
         self._received: int | None = None
         self._previous: dict[int, object] = {}
@@ -51,7 +62,13 @@ class PreemptionHook(Hook):
             runner.logger.warning('PreemptionHook: not in the main thread, signal handlers not installed')
             return
         for signum in self.signals:
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # started to ignore it (SIGINT in a shell's background job): it stays ignored
             self._previous[signum] = signal.signal(signum, self._handle)
+        val_loop = getattr(runner, 'val_loop', None)
+        for loop in (runner.train_loop, val_loop):
+            if loop is not None:
+                leave_stop_signals_to_main_process(loop.dataloader, self.signal_names)
 
     def after_train(self, runner) -> None:
         for signum, previous in self._previous.items():
@@ -73,7 +90,7 @@ class PreemptionHook(Hook):
         name = signal.Signals(requested).name
         runner.logger.warning(
             f'{name} received: saved {filename} after iteration {runner.iter + 1} and stopped; '
-            'continue with tools/train.py CONFIG --resume'
+            'continue with the same command and --resume'
         )
         self.after_train(runner)
         raise SystemExit(128 + requested)

@@ -16,6 +16,7 @@ from rsretrieval.registry import LOOPS, RERANKERS
 from rsretrieval.utils.precision import PRECISIONS, log_precision, resolve_precision
 
 from .encode import encode_images, encode_texts
+from .loader_faults import report_worker_failures, track_workers
 
 
 class _RetrievalEvaluation:
@@ -52,6 +53,10 @@ class _RetrievalEvaluation:
     After :meth:`run`, ``timings`` holds the seconds of each phase (``images``:
     loading, decoding and encoding every image; ``captions``; ``scores``: the
     similarity matrix and the reranker; ``metrics``; ``total``); they are logged.
+
+    A loader worker that dies while the images are encoded raises a one-line
+    :class:`~rsretrieval.engine.loops.loader_faults.LoaderWorkerError` naming the
+    sample and image file it was loading.
     """
 
     phase = 'val'
@@ -78,6 +83,7 @@ class _RetrievalEvaluation:
         # its own generator: evaluating must not advance torch's global generator
         # (a resumed run would otherwise draw different dropout, masks and negatives)
         self.dataloader.generator = torch.Generator().manual_seed(0)
+        track_workers(self.dataloader, self.phase)  # a worker that dies is then reported with its sample
         self.text_batch_size = text_batch_size
         self.reranker = RERANKERS.build(reranker) if reranker else None
         self.progress_bar = self.phase == 'test' if progress_bar is None else progress_bar
@@ -122,7 +128,7 @@ class _RetrievalEvaluation:
         self.timings, self._clock = {}, time.perf_counter()
         start = self._clock
         with torch.no_grad():
-            with self._autocast(device, dtype):
+            with self._autocast(device, dtype), report_worker_failures():
                 img_feats = encode_images(
                     model,
                     self.dataloader,

@@ -9,6 +9,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from rsretrieval.registry import LOOPS
 
 from ..hooks import NonFiniteLossHook
+from .loader_faults import report_worker_failures, resume_hint, track_workers
 
 
 @LOOPS.register_module()
@@ -36,6 +37,10 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
       a checkpoint by iteration, and when a ``PreemptionHook`` stop is
       pending) and at every step that ``ProgressLoggerHook`` logs, so that a
       logged line shows current losses. ``1`` (default) is mmengine's behaviour.
+    - A data-loader worker that dies (killed, crashed) stops training with a
+      one-line :class:`~rsretrieval.engine.loops.loader_faults.LoaderWorkerError`
+      naming the worker, the signal, the sample and image file it was loading,
+      and how to resume.
 
     Args:
         runner: The runner.
@@ -61,6 +66,11 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
         self._pending: list[tuple[int, int, dict, dict]] = []
         seed = getattr(runner, 'seed', None) or 0
         self.dataloader.generator = torch.Generator().manual_seed(seed)
+        track_workers(self.dataloader, 'train')  # a worker that dies is then reported with its sample
+
+    def run(self) -> torch.nn.Module:
+        with report_worker_failures(then=lambda: resume_hint(self.runner)):
+            return super().run()
 
     def run_iter(self, idx: int, data_batch: dict) -> None:
         runner = self.runner
