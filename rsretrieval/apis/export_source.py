@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -11,22 +10,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from rsretrieval.version import __version__
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 hex digest of a file, read in blocks.
-
-    Args:
-        path: The file.
-
-    Returns:
-        Its sha256, in hex.
-    """
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+from rsretrieval.weights.hashing import file_sha256
 
 
 def export_source(config: str | os.PathLike, checkpoint: str | os.PathLike) -> dict:

@@ -6,7 +6,7 @@ arguments before torch is imported.
 
 from __future__ import annotations
 
-import importlib
+from rsretrieval.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     'IMAGE_EXTENSIONS': 'archive_index',
@@ -24,8 +24,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f'.{_EXPORTS[name]}', __name__), name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

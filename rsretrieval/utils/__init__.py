@@ -6,7 +6,7 @@ before torch and the models are imported.
 
 from __future__ import annotations
 
-import importlib
+from rsretrieval.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     'CheckpointError': 'checkpoint',
@@ -47,8 +47,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(importlib.import_module(f'.{_EXPORTS[name]}', __name__), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -6,7 +6,7 @@ the resolver, the loader and the CLI stay unimported until they are used.
 
 from __future__ import annotations
 
-import importlib
+from rsretrieval.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     'WeightSpec': 'sources',
@@ -30,8 +30,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(importlib.import_module(f'.{_EXPORTS[name]}', __name__), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -23,7 +23,6 @@ declarations of what is new live with each model.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections import Counter
@@ -39,6 +38,7 @@ from torch import nn
 
 from rsretrieval.utils.checkpoint import CheckpointError, extract_state_dict, load_checkpoint_file
 
+from .hashing import file_sha256
 from .resize import DEFAULT_RULES, DERIVED_BUFFERS, ResizeRule, find_rule, is_derived_buffer
 
 #: Classifier heads: a checkpoint's head is dropped when the model has none.
@@ -178,14 +178,6 @@ def _group(key: str, labels: Mapping[str, Sequence[str]]) -> str:
 
 
 # --------------------------------------------------------------------------- reading
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 22), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _weight_file(path: Path) -> Path:
     """``path``, or the weight file inside a model folder."""
     if not path.is_dir():
@@ -204,7 +196,7 @@ def _read(
         return extract_state_dict(path_or_state, prefix), source_name or 'state dict', None, None
     path = _weight_file(Path(path_or_state).expanduser())
     state = extract_state_dict(load_checkpoint_file(path), prefix)
-    return state, source_name or str(path), str(path), _sha256(path)
+    return state, source_name or str(path), str(path), file_sha256(path)
 
 
 # --------------------------------------------------------------------------- planning
