@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import signal
 import sys
@@ -18,6 +17,7 @@ import torch
 
 from rsretrieval.engine.stop_signals import StopRequested, stop_on_signals
 from rsretrieval.utils.progress import Progress as BaseProgress
+from rsretrieval.weights.hashing import file_sha256
 
 from .archive_index import (
     ArchiveIndex,
@@ -31,14 +31,6 @@ from .render import Hit, results_grid, results_html, results_table
 
 PROGRESS_EVERY = 30.0  # seconds between two progress lines when stdout is not a terminal
 _STOP = (signal.SIGINT, signal.SIGTERM)
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _model(config: str, checkpoint: str, device: str | None, cfg_options: dict | None, verbose: bool = False):
@@ -238,7 +230,7 @@ def _index(args: argparse.Namespace, writer: _ShardWriter) -> None:
     info = dict(
         config=str(Path(args.config).resolve()),
         checkpoint=str(Path(args.checkpoint).resolve()),
-        checkpoint_sha256=_sha256(args.checkpoint),
+        checkpoint_sha256=file_sha256(args.checkpoint),
         cfg_options=args.cfg_options or {},
     )
     index = writer.index = ArchiveIndex.create(folder, root, _embedding_width(model), info)
@@ -306,7 +298,7 @@ def _index_and_model(args: argparse.Namespace) -> tuple[ArchiveIndex, torch.nn.M
     for what, path in (('config', config), ('checkpoint', checkpoint)):
         if not Path(path).is_file():
             raise SystemExit(f'the {what} recorded in the index, {path}, is gone: pass --{what}')
-    if _sha256(checkpoint) != recorded['checkpoint_sha256']:
+    if file_sha256(checkpoint) != recorded['checkpoint_sha256']:
         raise ArchiveIndexError(f'{checkpoint} is not the checkpoint {index.folder} was built with')
     options = recorded.get('cfg_options') or None
     return index, _model(config, checkpoint, args.device, options, args.verbose)
