@@ -123,10 +123,7 @@ def measure(backend: str, searcher, queries: list[str], k: int) -> None:
     from rsretrieval.search import server
 
     q = searcher.embed(queries[0])
-    if searcher.backend == 'exact':
-        index_search = functools.partial(searcher.index.search, backend='exact')
-    else:
-        index_search = searcher._ann_search
+    index_search = functools.partial(searcher.index.search, backend=searcher.backend)
     print(row(backend, 'encode', timed_in_worker(searcher.embed, queries)))
     print(row(backend, 'index search', timed_in_worker(lambda _: index_search(q, k), queries)))
     print(row(backend, 'Searcher.search', timed_in_worker(lambda text: searcher.search(text, k), queries)))

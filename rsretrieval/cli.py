@@ -7,13 +7,16 @@ checkpoint or folder is reported at once, in one line that names it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import NoReturn
 
-#: The end-of-central-directory signature that closes every zip file (torch's format).
-_ZIP_END = b'PK\x05\x06'
+# the checks and the shared options live in utils (torch-free); the tools import them from here
+from rsretrieval.utils.checkpoint_checks import checkpoint_problem, file_problem
+from rsretrieval.utils.command_args import add_common_args  # noqa: F401  (re-exported for the tools)
+
+#: Short ``--rerank`` names of rerankers whose registered name they are not (in any case).
+RERANKER_ALIASES = {'none': 'NoRerank', 'itm': 'ITMRerank'}
 
 
 def fail(message: str, prog: str | None = None, code: int = 2) -> NoReturn:
@@ -21,41 +24,6 @@ def fail(message: str, prog: str | None = None, code: int = 2) -> NoReturn:
     prog = prog or os.path.basename(sys.argv[0]) or 'rsretrieval'
     print(f'{prog}: error: {" ".join(str(message).split())}', file=sys.stderr)
     raise SystemExit(code)
-
-
-def file_problem(path: str, what: str) -> str | None:
-    """What is wrong with ``path`` as an input file, or None when it can be read."""
-    if not os.path.exists(path):
-        return f'{what} not found: {path}'
-    if os.path.isdir(path):
-        return f'{what} is a folder, not a file: {path}'
-    if not os.access(path, os.R_OK):
-        return f'{what} is not readable (permissions): {path}'
-    return None
-
-
-def checkpoint_problem(path: str) -> str | None:
-    """What is wrong with a checkpoint file, or None.
-
-    Beyond existence, a torch checkpoint (a zip archive) must end with the zip
-    end-of-central-directory record: a file cut short by a crash during its
-    save does not, and is reported as incomplete without loading it.
-    """
-    problem = file_problem(path, 'checkpoint')
-    if problem or not path.endswith(('.pth', '.pt', '.ckpt')):
-        return problem
-    size = os.path.getsize(path)
-    if size == 0:
-        return f'checkpoint is empty (0 bytes): {path}'
-    with open(path, 'rb') as f:
-        head = f.read(4)
-        if head != b'PK\x03\x04':  # not a zip: a legacy pickle checkpoint; torch.load decides
-            return None
-        f.seek(max(0, size - 65_557))  # the record sits in the last 22 bytes + a comment of up to 64 KiB
-        tail = f.read()
-    if _ZIP_END not in tail:
-        return f'checkpoint is incomplete (cut short, e.g. by a crash while it was saved): {path} ({size:,} bytes)'
-    return None
 
 
 def check_inputs(
@@ -91,24 +59,6 @@ def check_inputs(
             fail(f'{what} not found: {path}' if not os.path.exists(path) else f'{what} is not a folder: {path}', prog)
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``tools/train.py`` and ``tools/test.py``."""
-    from mmengine.config import DictAction  # light: no torch
-
-    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. data_root=PATH train_cfg.max_epochs=2',
-    )
-    parser.add_argument(
-        '--compile', action='store_true', help='torch.compile the encoders (CompileModulesHook; first steps are slow)'
-    )
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
 def model_folder_files(folder: str, prog: str | None = None) -> tuple[str, str] | None:
     """``(config.py, model.safetensors)`` of a model folder written by
     ``tools/export_model.py``; None when ``folder`` is not a folder; a one-line
@@ -135,8 +85,7 @@ def resolve_named_input(value: str | None, prog: str | None = None) -> str | Non
     """
     if value is None or os.path.exists(value):
         return value
-    from rsretrieval.weights.sources import parse_spec
-    from rsretrieval.weights.zoo import load_zoo
+    from rsretrieval.weights.zoo import load_zoo, parse_spec
 
     try:
         kind = parse_spec(value, load_zoo()).kind
@@ -157,7 +106,7 @@ def prepare_config_weights(config: str, cfg_options: dict | None, prog: str | No
     before torch and the model load: a missing one stops the tool in seconds, in one
     line that says how to fetch it. Problems of the config itself are left to the
     full read that follows, which reports them."""
-    from rsretrieval.utils.config import ConfigError, apply_cfg_options, read_config
+    from rsretrieval.utils import ConfigError, apply_cfg_options, read_config
     from rsretrieval.weights.prepare import prepare_weights
     from rsretrieval.weights.resolver import WeightsUnavailableError
 
@@ -169,3 +118,28 @@ def prepare_config_weights(config: str, cfg_options: dict | None, prog: str | No
         prepare_weights(cfg)
     except (WeightsUnavailableError, ValueError) as err:
         fail(str(err), prog, code=1)
+
+
+def reranker_type(name: str, prog: str | None = None) -> str:
+    """The ``RERANKERS`` type that ``--rerank NAME`` chooses, or a one-line failure
+    listing the registered rerankers (the library's and the installed plugins').
+
+    ``name`` is a registered name in any case (``SMR``, ``smr``) or a short name of
+    :data:`RERANKER_ALIASES`; a registered name spelled exactly wins over both.
+    Importing the registry loads torch: call this after the fast input checks.
+    """
+    from rsretrieval.plugins import PluginError
+    from rsretrieval.registry import RERANKERS
+
+    try:
+        registered = RERANKERS.registered_names()
+    except PluginError as err:
+        fail(str(err), prog)
+    if name in registered:
+        return name
+    by_lower = {registered_name.lower(): registered_name for registered_name in registered}
+    wanted = RERANKER_ALIASES.get(name.lower(), name).lower()
+    if wanted not in by_lower:
+        aliases = ', '.join(f'{alias} ({target})' for alias, target in RERANKER_ALIASES.items())
+        fail(f'unknown reranker {name!r}: registered rerankers: {", ".join(registered)}; short names: {aliases}', prog)
+    return by_lower[wanted]

@@ -3,7 +3,8 @@
 Runner-facing registries (``MODELS``, ``DATASETS``, ...) are children of
 mmengine's roots so that ``Runner.from_cfg`` resolves them under
 ``default_scope='rsretrieval'``. Component registries (``BACKBONES``,
-``TEXT_ENCODERS``, ``FUSION_HEADS``, ``LOSSES``, ``RERANKERS``) are roots of
+``TEXT_ENCODERS``, ``FUSION_HEADS``, ``LOSSES``, ``RERANKERS``) and
+``ANNOTATION_FORMATS`` (read by the datasets, by ``ann_format`` name) are roots of
 their own, each with scope ``rsretrieval``: mmengine keeps at most one child per
 scope under a parent, and a root that carries the scope name is found by the
 scope switch that ``build`` performs.
@@ -124,7 +125,11 @@ FUSION_HEADS = _root('fusion_head', 'rsretrieval.models.fusion_heads')
 LOSSES = _root('loss', 'rsretrieval.models.losses')
 RERANKERS = _root('reranker', 'rsretrieval.rerankers')
 
+# Looked up by the datasets through their ``ann_format`` argument.
+ANNOTATION_FORMATS = _root('annotation_format', 'rsretrieval.datasets.annotation_formats')
+
 __all__ = [
+    'ANNOTATION_FORMATS',
     'BACKBONES',
     'DATASETS',
     'FUSION_HEADS',

@@ -64,7 +64,7 @@ def tiny_runner_cfg(work_dir: str, data_root: str, max_epochs: int = 1, **overri
         test_cfg=dict(type='RetrievalTestLoop', progress_bar=False),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=1),
+            checkpoint=dict(type='AtomicCheckpointHook', interval=1),
             logger=dict(type='LoggerHook', interval=1),
         ),
         custom_hooks=[dict(type='SafeCheckpointHook')],

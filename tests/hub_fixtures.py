@@ -60,7 +60,7 @@ def tiny_bert_files(tmp_path_factory) -> dict[str, bytes]:
     import torch
     from transformers import BertConfig, BertForPreTraining
 
-    from rsretrieval.utils.pretrained import resolve_pretrained
+    from rsretrieval.weights.pretrained import resolve_pretrained
 
     tokenizer_folder = resolve_pretrained('minilm-l6')
     config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)

@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 
-os.environ.setdefault('HF_HUB_OFFLINE', '1')  # the export reads local weights only
+from mmengine.config import DictAction  # light: torch loads after the checks
 
-from mmengine.config import DictAction  # noqa: E402  (light: torch loads after the checks)
-
-from rsretrieval.cli import check_inputs, fail  # noqa: E402
+from rsretrieval.cli import check_inputs, fail
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,6 +42,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    # the export reads local weights only; set before huggingface_hub is imported, which reads it once
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
     args = parse_args()
     # the slow imports (torch, the models), after the arguments are known to be usable
     from rsretrieval.apis import ExportError, export_model, read_metrics

@@ -23,13 +23,12 @@ from rsretrieval.cli import (
     fail,
     model_folder_files,
     prepare_config_weights,
+    reranker_type,
     resolve_named_input,
 )
 
 if TYPE_CHECKING:
     from mmengine.runner import Runner
-
-RERANK_TYPES = {'none': 'NoRerank', 'mr': 'MR', 'smr': 'SMR', 'itm': 'ITMRerank'}
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,15 +39,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--dump-metrics', metavar='JSON', help='write the returned metrics to this JSON file')
     parser.add_argument(
         '--rerank',
-        choices=sorted(RERANK_TYPES),
-        help='rerank the similarity matrix before ranking; raw and reranked metrics are printed side by side',
+        metavar='NAME',
+        help='rerank the similarity matrix before ranking with a registered reranker (RERANKERS, plugins included; '
+        'any case: none, mr, smr, itm, ...); raw and reranked metrics are printed side by side',
     )
     parser.add_argument(
         '--rerank-options',
         nargs='+',
         action=DictAction,
         default={},
-        help='reranker arguments, e.g. topk=30 gamma1=0.9 gamma2=1.9 (SMR) or topk=30 wp1=1.0 wp2=0.7 (MR)',
+        help="the reranker's arguments, e.g. topk=30 gamma1=0.9 gamma2=1.9 (SMR) or topk=30 wp1=1.0 wp2=0.7 (MR)",
     )
     parser.add_argument(
         '--amp',
@@ -73,6 +73,8 @@ def parse_args() -> argparse.Namespace:
     args.checkpoint = resolve_named_input(args.checkpoint)
     use_model_folder(args, parser)
     check_inputs(config=args.config, checkpoints=(args.checkpoint,))
+    if args.rerank:
+        args.rerank = reranker_type(args.rerank)
     prepare_config_weights(args.config, args.cfg_options)
     return args
 
@@ -137,7 +139,7 @@ def main() -> None:
     if args.out:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, out_file=args.out)
     if args.rerank:
-        reranker = dict(type=RERANK_TYPES[args.rerank], **args.rerank_options)
+        reranker = dict(type=args.rerank, **args.rerank_options)
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, reranker=reranker)
     with quiet_runner(cfg, enabled=not args.verbose):
         runner = Runner.from_cfg(cfg)

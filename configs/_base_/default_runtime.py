@@ -5,7 +5,7 @@ default_hooks = dict(
     # a line every 50 iterations, and at least every 30 s (a slow run never looks hung)
     logger=dict(type='ProgressLoggerHook', interval=50, max_seconds=30),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='mR', rule='greater'),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2, save_best='mR', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # a table of where each component's initial weights came from (name, file, sha256)
     weight_sources=dict(type='WeightSourcesHook'),

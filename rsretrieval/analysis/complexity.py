@@ -94,6 +94,13 @@ def _median_time(fn: Callable[[], object], device: torch.device, repeats: int, w
     return statistics.median(times)
 
 
+def _encode_in_batches(encode: Callable, batch: torch.Tensor | list, total: int) -> list:
+    """``encode`` over ``total`` items in batches of ``len(batch)``, each cut from ``batch``
+    (one batch of inputs stands in for every batch: the cost does not depend on the values)."""
+    size = max(1, len(batch))
+    return [encode(batch[: min(size, total - start)]) for start in range(0, total, size)]
+
+
 @torch.no_grad()
 def time_evaluation(
     model: nn.Module,
@@ -117,16 +124,10 @@ def time_evaluation(
     captions = _dummy_captions(min(text_batch, num_captions))
     _sync(device)
     t0 = time.perf_counter()
-    img = []
-    for start in range(0, num_images, image_batch):
-        n = min(image_batch, num_images - start)
-        img.append(model.encode_image(images[:n]))
+    img = _encode_in_batches(model.encode_image, images, num_images)
     _sync(device)
     t1 = time.perf_counter()
-    txt = []
-    for start in range(0, num_captions, text_batch):
-        n = min(text_batch, num_captions - start)
-        txt.append(model.encode_text(captions[:n]))
+    txt = _encode_in_batches(model.encode_text, captions, num_captions)
     _sync(device)
     t2 = time.perf_counter()
     sims = model.similarity(_concat(img), _concat(txt))

@@ -13,8 +13,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: Validation metrics, in the order they are drawn.
 METRICS = ('mR', 'i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10')
@@ -126,6 +130,46 @@ def loss_keys(runs: list[RunScalars]) -> list[str]:
     return (['loss'] if 'loss' in keys else []) + losses + others + [k for k in ('lr', 'grad_norm') if k in keys]
 
 
+def _draw_training_panel(ax: Axes, key: str, runs: list[RunScalars], colours: list[str], window: int | None) -> None:
+    """One training scalar per iteration: each run raw (faint) and smoothed."""
+    for i, run in enumerate(runs):
+        if key not in run.train:
+            continue
+        xs, ys = run.train[key]
+        colour = colours[i % len(colours)]
+        points = window if window is not None else max(1, round(len(ys) / 25))
+        if points > 1:
+            ax.plot(xs, ys, color=colour, alpha=0.25, linewidth=0.8)
+        ax.plot(xs, smooth(ys, points), color=colour, linewidth=1.6, label=run.name)
+    ax.set_title(key)
+    ax.set_xlabel('iteration')
+    if key in ('lr', 'grad_norm') or key.startswith('loss'):
+        ax.ticklabel_format(axis='y', style='sci', scilimits=(-3, 4))
+
+
+def _draw_validation_panel(ax: Axes, runs: list[RunScalars], colours: list[str], metrics: tuple[str, ...]) -> None:
+    """The validation metrics per epoch: mR thick, the others thin, each run's best mR starred."""
+    from matplotlib.ticker import MaxNLocator
+
+    for i, run in enumerate(runs):
+        colour = colours[i % len(colours)]
+        for metric in metrics:
+            if metric not in run.val:
+                continue
+            xs, ys = run.val[metric]
+            thick = metric == 'mR'
+            ax.plot(xs, ys, color=colour, linewidth=2.0 if thick else 0.8, alpha=1.0 if thick else 0.45,
+                    marker='o' if thick else None, markersize=3, label=run.name if thick else None)  # fmt: skip
+        best = run.best_epoch()
+        if best is not None:
+            ax.plot([best[0]], [best[1]], marker='*', markersize=14, color=colour, markeredgecolor='black')
+            ax.annotate(f'best {best[1]:.2f} (epoch {best[0]})', best, textcoords='offset points',
+                        xytext=(4, 6), fontsize=8, color=colour)  # fmt: skip
+    ax.set_title('validation: mR (thick), R@1/5/10 both directions (thin)')
+    ax.set_xlabel('epoch')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_curves(
     runs: list[RunScalars],
     out: str | os.PathLike,
@@ -148,7 +192,6 @@ def plot_curves(
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     keys = keys or loss_keys(runs)
     has_val = any(run.val for run in runs)
@@ -157,42 +200,10 @@ def plot_curves(
     rows = (panels + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
     colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
-    titles = []
     for ax, key in zip(axes.flat, keys):
-        for i, run in enumerate(runs):
-            if key not in run.train:
-                continue
-            xs, ys = run.train[key]
-            colour = colours[i % len(colours)]
-            points = window if window is not None else max(1, round(len(ys) / 25))
-            if points > 1:
-                ax.plot(xs, ys, color=colour, alpha=0.25, linewidth=0.8)
-            ax.plot(xs, smooth(ys, points), color=colour, linewidth=1.6, label=run.name)
-        ax.set_title(key)
-        ax.set_xlabel('iteration')
-        if key in ('lr', 'grad_norm') or key.startswith('loss'):
-            ax.ticklabel_format(axis='y', style='sci', scilimits=(-3, 4))
-        titles.append(key)
+        _draw_training_panel(ax, key, runs, colours, window)
     if has_val:
-        ax = axes.flat[len(keys)]
-        for i, run in enumerate(runs):
-            colour = colours[i % len(colours)]
-            for metric in metrics:
-                if metric not in run.val:
-                    continue
-                xs, ys = run.val[metric]
-                thick = metric == 'mR'
-                ax.plot(xs, ys, color=colour, linewidth=2.0 if thick else 0.8, alpha=1.0 if thick else 0.45,
-                        marker='o' if thick else None, markersize=3, label=run.name if thick else None)  # fmt: skip
-            best = run.best_epoch()
-            if best is not None:
-                ax.plot([best[0]], [best[1]], marker='*', markersize=14, color=colour, markeredgecolor='black')
-                ax.annotate(f'best {best[1]:.2f} (epoch {best[0]})', best, textcoords='offset points',
-                            xytext=(4, 6), fontsize=8, color=colour)  # fmt: skip
-        ax.set_title('validation: mR (thick), R@1/5/10 both directions (thin)')
-        ax.set_xlabel('epoch')
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        titles.append('validation')
+        _draw_validation_panel(axes.flat[len(keys)], runs, colours, metrics)
     for ax in list(axes.flat)[panels:]:
         ax.axis('off')
     if len(runs) > 1:
@@ -201,4 +212,4 @@ def plot_curves(
     fig.tight_layout(rect=(0, 0.06 if len(runs) > 1 else 0, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    return titles
+    return list(keys) + (['validation'] if has_val else [])

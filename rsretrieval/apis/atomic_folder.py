@@ -1,4 +1,4 @@
-"""Writing a folder whole or not at all: under a temporary name beside it, then renamed."""
+"""Writing a folder whole or not at all: under a temporary name beside it, synced, then renamed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from rsretrieval.utils.atomic_files import fsync_folder
 
 
 @contextlib.contextmanager
@@ -28,7 +30,9 @@ def staging_folder(out: Path) -> Iterator[Path]:
     try:
         yield tmp
         _usual_permissions(tmp)
+        _sync_to_disk(tmp)
         _publish(tmp, out)
+        fsync_folder(out.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         for folder in created:  # deepest first; only if still empty
@@ -57,6 +61,17 @@ def _usual_permissions(folder: Path) -> None:
     os.umask(umask)
     for path in (folder, *folder.rglob('*')):
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def _sync_to_disk(folder: Path) -> None:
+    """fsync every file and folder under ``folder``, so that the rename publishes content a power cut keeps."""
+    for path in folder.rglob('*'):
+        if path.is_file():
+            with open(path, 'rb') as f:
+                os.fsync(f.fileno())
+        else:
+            fsync_folder(path)
+    fsync_folder(folder)
 
 
 def _publish(tmp: Path, out: Path) -> None:

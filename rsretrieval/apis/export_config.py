@@ -18,7 +18,7 @@ import torch
 from mmengine.config import Config
 
 from rsretrieval.registry import BACKBONES, FUSION_HEADS, MODELS, TEXT_ENCODERS
-from rsretrieval.utils import resolve_pretrained
+from rsretrieval.weights.pretrained import resolve_pretrained
 
 #: mmengine's predefined variable for the folder of the config file being read.
 FOLDER_VAR = '{{ fileDirname }}'

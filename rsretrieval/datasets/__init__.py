@@ -1,11 +1,13 @@
-"""Datasets, annotation readers and transforms."""
+"""Datasets, annotation formats and transforms."""
 
-from .annotations import (
-    ANN_FORMATS,
+from .annotation_formats import (
     NWPU_CAPTION_KEYS,
     NWPU_SPLITS,
     AnnotationError,
+    AnnotationFile,
+    AnnotationFormat,
     ImageRecord,
+    annotation_format_names,
     detect_format,
     load_annotations,
 )
@@ -15,14 +17,16 @@ from .synthetic import DemoSceneDataset, make_demo_dataset
 from .text import clean_caption
 
 __all__ = [
-    'ANN_FORMATS',
     'AnnotationError',
+    'AnnotationFile',
+    'AnnotationFormat',
     'DemoSceneDataset',
     'ImageRecord',
     'NWPU_CAPTION_KEYS',
     'NWPU_SPLITS',
     'RSCaptionDataset',
     'ReproducibleSampler',
+    'annotation_format_names',
     'clean_caption',
     'detect_format',
     'load_annotations',

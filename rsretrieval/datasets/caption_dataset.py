@@ -13,9 +13,21 @@ from PIL import Image, UnidentifiedImageError
 
 from rsretrieval.registry import DATASETS
 
-from .annotations import ANN_FORMATS, AnnotationError, ImageRecord, load_annotations
+from .annotation_formats import AnnotationError, ImageRecord, check_annotation_format, load_annotations
 from .text import clean_caption
 from .transforms.loading import read_rgb
+
+
+def _loaded_attribute(name: str, doc: str) -> property:
+    """A read-only property that returns ``self.<name>`` after loading the
+    annotations (``lazy_init=True`` defers them to first use)."""
+
+    def get(self: BaseDataset) -> list:
+        if not self._fully_initialized:
+            self.full_init()
+        return getattr(self, name)
+
+    return property(get, doc=doc)
 
 
 @DATASETS.register_module()
@@ -42,9 +54,11 @@ class RSCaptionDataset(BaseDataset):
             one file per split (ALBEF: ``'rsitmd_{split}.json'``).
         data_root: Dataset root.
         data_prefix: ``dict(img_path=...)``, the image folder under ``data_root``.
-        ann_format: ``'auto'``, ``'karpathy'``, ``'precomp'``, ``'albef'`` or
-            ``'nwpu'`` (NWPU-Captions' ``dataset_nwpu.json``; its image paths
-            are ``<class>/<filename>`` under ``data_prefix['img_path']``).
+        ann_format: A format registered in ``ANNOTATION_FORMATS``, or
+            ``'auto'`` (default): the one registered format that recognises
+            ``ann_file``. Built in: ``'karpathy'``, ``'precomp'``, ``'albef'``
+            and ``'nwpu'`` (NWPU-Captions' ``dataset_nwpu.json``; its image
+            paths are ``<class>/<filename>`` under ``data_prefix['img_path']``).
         split: ``'train'``, ``'val'`` or ``'test'``; ``'holdout'`` with
             ``holdout`` set.
         holdout: ``dict(split='train', num_images=N, seed=S)`` carves a fixed
@@ -102,8 +116,7 @@ class RSCaptionDataset(BaseDataset):
         if empty_captions not in ('error', 'drop'):
             raise ValueError(f"empty_captions must be 'error' or 'drop', got {empty_captions!r}")
         self.empty_captions = empty_captions
-        if ann_format != 'auto' and ann_format not in ANN_FORMATS:
-            raise ValueError(f"ann_format must be 'auto' or one of {ANN_FORMATS}, got {ann_format!r}")
+        check_annotation_format(ann_format)
         self.ann_format = ann_format
         self.split = split
         # the held-out images are read from the split they are carved from
@@ -237,33 +250,10 @@ class RSCaptionDataset(BaseDataset):
         return info
 
     # ------------------------------------------------------------ ground truth
-    def _loaded(self) -> None:
-        if not self._fully_initialized:
-            self.full_init()
-
-    @property
-    def image_paths(self) -> list[str]:
-        """Image paths; the index is the image id."""
-        self._loaded()
-        return self._image_paths
-
-    @property
-    def captions(self) -> list[str]:
-        """Cleaned captions; the index is the caption id."""
-        self._loaded()
-        return self._captions
-
-    @property
-    def img2txt(self) -> list[list[int]]:
-        """Caption ids of every image."""
-        self._loaded()
-        return self._img2txt
-
-    @property
-    def txt2img(self) -> list[int]:
-        """Image id of every caption."""
-        self._loaded()
-        return self._txt2img
+    image_paths = _loaded_attribute('_image_paths', 'Image paths (list[str]); the index is the image id.')
+    captions = _loaded_attribute('_captions', 'Cleaned captions (list[str]); the index is the caption id.')
+    img2txt = _loaded_attribute('_img2txt', 'Caption ids of every image (list[list[int]]).')
+    txt2img = _loaded_attribute('_txt2img', 'Image id of every caption (list[int]).')
 
 
 def _positions(indices: int | Sequence[int], total: int, what: str) -> list[int]:

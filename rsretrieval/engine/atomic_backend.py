@@ -1,13 +1,16 @@
-"""Local file writes that a crash cannot tear: mmengine's LocalBackend, replaced atomically."""
+"""Local file writes that a crash cannot tear: mmengine's LocalBackend, made atomic for a save."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.fileio import io as mmengine_io
+from mmengine.fileio.backends import backends, prefix_to_backends
 
-from rsretrieval.utils.checkpoint import atomic_write
+from rsretrieval.utils.atomic_files import atomic_write
 
 
 class AtomicLocalBackend(LocalBackend):
@@ -28,10 +31,32 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write(filepath, obj.encode(encoding))
 
 
-def use_atomic_local_backend() -> None:
-    """Make mmengine's local-file backend the atomic one (idempotent)."""
+@contextlib.contextmanager
+def atomic_local_saves() -> Iterator[None]:
+    """Inside the block, mmengine writes local files through :class:`AtomicLocalBackend`.
+
+    ``runner.save_checkpoint`` looks its backend up in mmengine's process-wide
+    backend table, so the atomic backend is registered for local paths on
+    entry and the previous registration is restored on exit: mmengine is
+    unchanged outside the saves of rsretrieval's hooks, for a program that
+    only imports rsretrieval and for any other runner in the process.
+    Nested blocks are allowed.
+    """
+    registered = backends['local'], prefix_to_backends['']
+    cached_plain = _uncache(lambda backend: type(backend) is LocalBackend)
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    # instances mmengine built before this call are cached per (prefix, arguments)
-    for key, backend in list(mmengine_io.backend_instances.items()):
-        if type(backend) is LocalBackend:
-            del mmengine_io.backend_instances[key]
+    try:
+        yield
+    finally:
+        backends['local'], prefix_to_backends[''] = registered
+        _uncache(lambda backend: isinstance(backend, AtomicLocalBackend))
+        mmengine_io.backend_instances.update(cached_plain)
+
+
+def _uncache(matches) -> dict:
+    """Drop the backend instances mmengine cached (per prefix and arguments) that ``matches``
+    accepts, so that the next lookup builds one from the registration in force; those dropped."""
+    dropped = {key: backend for key, backend in mmengine_io.backend_instances.items() if matches(backend)}
+    for key in dropped:
+        del mmengine_io.backend_instances[key]
+    return dropped

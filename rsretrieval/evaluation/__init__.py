@@ -1,4 +1,4 @@
-"""Evaluation: pure metric functions and their mmengine wrappers."""
+"""Evaluation: pure metric functions, typed scoring results and their mmengine wrappers."""
 
 from .metrics import RetrievalRecall
 from .recall import (
@@ -10,11 +10,17 @@ from .recall import (
     recall_at_k_blockwise,
     recall_at_k_reranked,
 )
+from .scores import BlockwiseScores, CandidateScores, DenseScores, RetrievalScores, ScoreBlock
 from .seeds import aggregate_seeds, seeds_markdown
-from .similarity_io import load_similarity, save_similarity
+from .similarity_io import load_similarity, save_scores, save_similarity
 
 __all__ = [
+    'BlockwiseScores',
+    'CandidateScores',
+    'DenseScores',
     'RetrievalRecall',
+    'RetrievalScores',
+    'ScoreBlock',
     'aggregate_seeds',
     'chance_recall',
     'check_ground_truth',
@@ -24,6 +30,7 @@ __all__ = [
     'recall_at_k',
     'recall_at_k_blockwise',
     'recall_at_k_reranked',
+    'save_scores',
     'save_similarity',
     'seeds_markdown',
 ]

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .scores import DenseScores
+
 
 def save_similarity(
     path: str | os.PathLike,
@@ -36,6 +38,30 @@ def save_similarity(
     if captions is not None:
         arrays['captions'] = np.asarray(captions, dtype=np.str_)
     np.savez(path, **arrays)
+
+
+def save_scores(
+    path: str | os.PathLike,
+    scores: DenseScores,
+    img2txt: Sequence[Sequence[int]],
+    txt2img: Sequence[int],
+    image_paths: Sequence[str] | None = None,
+    captions: Sequence[str] | None = None,
+) -> None:
+    """:func:`save_similarity` of a dense result: ``sims`` and, when a reranker
+    produced them, ``sims_i2t`` and ``sims_t2i``.
+
+    Raises:
+        TypeError: ``scores`` is not :class:`DenseScores` (block-wise and
+            candidate results hold no matrices to write).
+    """
+    if not isinstance(scores, DenseScores):
+        raise TypeError(f'only DenseScores hold the matrices a similarity file stores, got {type(scores).__name__}')
+    extra = {}
+    if scores.reranked:
+        extra = dict(sims_i2t=scores.sims_i2t.cpu().numpy(), sims_t2i=scores.sims_t2i.cpu().numpy())
+    sims = scores.sims.cpu().numpy()
+    save_similarity(path, sims, img2txt, txt2img, image_paths=image_paths, captions=captions, **extra)
 
 
 def load_similarity(path: str | os.PathLike) -> dict:

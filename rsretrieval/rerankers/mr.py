@@ -6,7 +6,7 @@ import torch
 
 from rsretrieval.registry import RERANKERS
 
-from .ranking import backward_positions, nonzero, top_candidates
+from .ranking import backward_positions, safe_divisor, top_candidates
 from .top_k_reranker import TopKReranker
 
 
@@ -45,10 +45,8 @@ class MR(TopKReranker):
         min_candidates: int = 10,
         chunk_elements: int = 1 << 25,
     ) -> None:
-        if topk < 1:
-            raise ValueError(f'topk must be >= 1, got {topk}')
-        self.topk, self.wp1, self.wp2 = topk, wp1, wp2
-        self.min_candidates, self.chunk_elements = min_candidates, chunk_elements
+        super().__init__(topk, chunk_elements)
+        self.wp1, self.wp2, self.min_candidates = wp1, wp2, min_candidates
 
     def components(self, sims: torch.Tensor) -> dict[str, torch.Tensor]:
         """The terms of the score for row queries, each ``(N_q, K)``:
@@ -62,7 +60,7 @@ class MR(TopKReranker):
         by_backward = backward.argsort(dim=1, stable=True)  # ties keep forward order
         r_b = torch.empty_like(r_f).scatter_(1, by_backward, r_f)  # 1-based place after re-sorting
         return dict(
-            significance=values / nonzero(sims.sum(dim=0, dtype=torch.float64).to(sims.dtype))[indices],
+            significance=values / safe_divisor(sims.sum(dim=0, dtype=torch.float64).to(sims.dtype))[indices],
             forward=torch.exp(-0.05 * r_f),
             backward=torch.exp(-0.05 * r_b),
             indices=indices,

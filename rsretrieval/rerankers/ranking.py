@@ -55,8 +55,8 @@ def order_candidates(indices: torch.Tensor, scores: torch.Tensor) -> tuple[torch
     return indices.gather(1, order), scores.gather(1, order)
 
 
-def nonzero(den: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """``den`` with entries of magnitude below ``eps`` replaced by ``eps`` (safe divisor)."""
+def safe_divisor(den: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``den`` with entries of magnitude below ``eps`` replaced by ``eps``, so that dividing by it stays finite."""
     return torch.where(den.abs() < eps, torch.full_like(den, eps), den)
 
 

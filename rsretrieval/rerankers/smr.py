@@ -6,7 +6,7 @@ import torch
 
 from rsretrieval.registry import RERANKERS
 
-from .ranking import backward_positions, nonzero, top_candidates
+from .ranking import backward_positions, safe_divisor, top_candidates
 from .top_k_reranker import TopKReranker
 
 
@@ -47,17 +47,15 @@ class SMR(TopKReranker):
         multiply_sim: bool = True,
         chunk_elements: int = 1 << 25,
     ) -> None:
-        if topk < 1:
-            raise ValueError(f'topk must be >= 1, got {topk}')
-        self.topk, self.gamma1, self.gamma2 = topk, gamma1, gamma2
-        self.multiply_sim, self.chunk_elements = multiply_sim, chunk_elements
+        super().__init__(topk, chunk_elements)
+        self.gamma1, self.gamma2, self.multiply_sim = gamma1, gamma2, multiply_sim
 
     def components(self, sims: torch.Tensor) -> dict[str, torch.Tensor]:
         """The parts of ``W`` for row queries, each ``(N_q, K)``: ``w_f``, ``w_b``,
         ``w_d``, and the candidates' raw ``values`` and column ``indices``.
 
         They do not depend on ``gamma1``/``gamma2``: a parameter study computes
-        them once per K (see ``tools/analysis_tools/rerank_study.py``).
+        them once per K (see :mod:`rsretrieval.analysis.rerank_study`).
         """
         n_q, n_c = sims.shape
         k = min(self.topk, n_c)
@@ -68,7 +66,7 @@ class SMR(TopKReranker):
         w_b = 1 - backward.to(sims.dtype) / n_q
         row_max = values[:, :1]  # the best candidate of each query
         col_max = sims.max(dim=0).values[indices]  # (N_q, K): best query of each candidate
-        w_d = values / nonzero(row_max) + values / nonzero(col_max)
+        w_d = values / safe_divisor(row_max) + values / safe_divisor(col_max)
         return dict(w_f=w_f, w_b=w_b, w_d=w_d, values=values, indices=indices)
 
     def candidate_scores(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -20,7 +20,17 @@ class TopKReranker(BaseReranker):
     order below them, so the reranking is fully described by the candidates
     (:meth:`candidates_rows`) and a dense matrix is built only on request
     (:meth:`rerank_rows`).
+
+    Args:
+        topk: ``K``, candidates reranked per query.
+        chunk_elements: Matrix entries ranked at a time when computing
+            backward ranks (bounds the working memory, ~8 bytes per entry).
     """
+
+    def __init__(self, topk: int, chunk_elements: int = 1 << 25) -> None:
+        if topk < 1:
+            raise ValueError(f'topk must be >= 1, got {topk}')
+        self.topk, self.chunk_elements = topk, chunk_elements
 
     @abstractmethod
     def components(self, sims: torch.Tensor) -> dict[str, torch.Tensor]:

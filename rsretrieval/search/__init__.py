@@ -6,22 +6,12 @@ arguments before torch is imported.
 
 from __future__ import annotations
 
-from rsretrieval.lazy_exports import lazy_getattr
+from rsretrieval.lazy_exports import lazy_exports
 
-_EXPORTS = {
-    'IMAGE_EXTENSIONS': 'archive_index',
-    'ArchiveIndex': 'archive_index',
-    'ArchiveIndexError': 'archive_index',
-    'find_images': 'archive_index',
-    'unreadable_images': 'archive_index',
-    'Hit': 'render',
-    'results_grid': 'render',
-    'results_html': 'render',
-    'results_table': 'render',
-    'shorten': 'render',
-    'tile_labels': 'render',
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        'archive_index': ('IMAGE_EXTENSIONS', 'ArchiveIndex', 'ArchiveIndexError', 'find_images', 'unreadable_images'),
+        'render': ('Hit', 'results_grid', 'results_html', 'results_table', 'shorten', 'tile_labels'),
+    },
+)

@@ -9,8 +9,9 @@ and faiss's own binary format)::
     shard_00000.npy       (n, E) float32 L2-normalised embeddings, same order
     ann.faiss             optional approximate-search index over all shards
 
-A shard is written to temporary names and renamed, ``.npy`` last, so an
-interrupted indexing run leaves only complete shards and resumes after them.
+Every file is written atomically (:func:`~rsretrieval.utils.atomic_files.atomic_write`),
+a shard's ``.npy`` after its ``.json``, so an interrupted indexing run leaves only
+complete shards and resumes after them.
 Shards may hold any number of images: an interrupted run saves the images it
 had encoded as a shorter shard.
 """
@@ -27,6 +28,7 @@ import torch
 from PIL import Image
 
 from rsretrieval.datasets.transforms import read_rgb
+from rsretrieval.utils.atomic_files import atomic_write, atomic_write_with
 
 FORMAT_VERSION = 1
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff')
@@ -118,6 +120,7 @@ class ArchiveIndex:
                 f'{FORMAT_VERSION}; rebuild the index'
             )
         self._embeddings: np.ndarray | None = None
+        self._ann = None  # the faiss index of ann.faiss, read on first use
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -149,7 +152,7 @@ class ArchiveIndex:
                 raise ArchiveIndexError(f'{meta_file} was built with another checkpoint; use another folder or rebuild')
             return index
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(meta_file, json.dumps(meta, indent=1))
+        atomic_write(meta_file, json.dumps(meta, indent=1))
         return cls(folder)
 
     @property
@@ -163,7 +166,7 @@ class ArchiveIndex:
         if entries == self.meta.get('skipped', []):
             return
         self.meta['skipped'] = entries
-        _atomic_write_text(self.folder / 'meta.json', json.dumps(self.meta, indent=1))
+        atomic_write(self.folder / 'meta.json', json.dumps(self.meta, indent=1))
 
     def _shards(self) -> list[Path]:
         return sorted(self.folder.glob('shard_*.npy'))
@@ -175,13 +178,10 @@ class ArchiveIndex:
         if emb.shape != (len(paths), self.meta['embed_dim']):
             raise ValueError(f'expected ({len(paths)}, {self.meta["embed_dim"]}) embeddings, got {emb.shape}')
         stem = self.folder / f'shard_{len(self._shards()):05d}'
-        _atomic_write_text(stem.with_suffix('.json'), json.dumps(paths))
-        tmp = stem.with_suffix('.npy.tmp')
-        with open(tmp, 'wb') as f:
-            np.save(f, emb, allow_pickle=False)
-        os.replace(tmp, stem.with_suffix('.npy'))
+        atomic_write(stem.with_suffix('.json'), json.dumps(paths))
+        atomic_write_with(stem.with_suffix('.npy'), lambda f: np.save(f, emb, allow_pickle=False), emb.nbytes)
         (self.folder / 'ann.faiss').unlink(missing_ok=True)
-        self._embeddings = None
+        self._embeddings = self._ann = None
 
     def build_ann(self, kind: str = 'hnsw', hnsw_m: int = 32) -> None:
         """Write an approximate index (``'hnsw'``) or faiss's exact one (``'flat'``) over all shards."""
@@ -195,9 +195,10 @@ class ArchiveIndex:
         else:
             raise ValueError(f"kind must be 'hnsw' or 'flat', got {kind!r}")
         index.add(np.ascontiguousarray(emb))
-        tmp = self.folder / 'ann.faiss.tmp'
-        faiss.write_index(index, str(tmp))
-        os.replace(tmp, self.folder / 'ann.faiss')
+        atomic_write_with(
+            self.folder / 'ann.faiss', lambda f: faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))
+        )
+        self._ann = None
 
     # ------------------------------------------------------------------- reading
     def paths(self) -> list[str]:
@@ -232,6 +233,37 @@ class ArchiveIndex:
     def has_ann(self) -> bool:
         return (self.folder / 'ann.faiss').is_file()
 
+    def search_backend(self, backend: str = 'auto') -> str:
+        """``'exact'`` or ``'faiss'``: ``backend`` checked, ``'auto'`` meaning faiss when the index has one.
+
+        Raises:
+            ValueError: ``backend`` is not ``'auto'``, ``'exact'`` or ``'faiss'``.
+            ArchiveIndexError: ``'faiss'`` without an ``ann.faiss``.
+        """
+        if backend not in ('auto', 'exact', 'faiss'):
+            raise ValueError(f"backend must be 'auto', 'exact' or 'faiss', got {backend!r}")
+        if backend == 'auto':
+            return 'faiss' if self.has_ann else 'exact'
+        if backend == 'faiss' and self._ann is None and not self.has_ann:
+            raise ArchiveIndexError(f'{self.folder} has no ann.faiss: index with --ann hnsw (or flat)')
+        return backend
+
+    def ann(self):
+        """The faiss index of ``ann.faiss``, read once.
+
+        Raises:
+            ArchiveIndexError: There is none, or it does not cover the shards.
+        """
+        if self._ann is None:
+            import faiss
+
+            self.search_backend('faiss')
+            ann = faiss.read_index(str(self.folder / 'ann.faiss'))
+            if ann.ntotal != len(self):
+                raise ArchiveIndexError(f'{self.folder}/ann.faiss covers {ann.ntotal} images, the shards {len(self)}')
+            self._ann = ann
+        return self._ann
+
     def search(self, queries: np.ndarray | torch.Tensor, topk: int = 10, backend: str = 'auto') -> tuple:
         """The ``topk`` most similar images of each query.
 
@@ -244,46 +276,46 @@ class ArchiveIndex:
 
         Returns:
             ``(scores, ids)``, both ``(Q, k)`` numpy arrays, best first; ``ids``
-            index :meth:`paths`.
+            index :meth:`paths` (faiss pads with -1 when it finds fewer than ``k``).
         """
         q = queries.detach().cpu().numpy() if isinstance(queries, torch.Tensor) else np.asarray(queries)
         q = np.ascontiguousarray(q, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.meta['embed_dim']:
             raise ValueError(f'queries must be (Q, {self.meta["embed_dim"]}), got {q.shape}')
-        n = len(self)
-        if n == 0:
+        if len(self) == 0:
             raise ArchiveIndexError(f'{self.folder} holds no image')
-        k = min(topk, n)
-        if backend == 'auto':
-            backend = 'faiss' if self.has_ann else 'exact'
-        if backend == 'faiss':
-            import faiss
-
-            if not self.has_ann:
-                raise ArchiveIndexError(f'{self.folder} has no ann.faiss: index with --ann hnsw (or flat)')
-            index = faiss.read_index(str(self.folder / 'ann.faiss'))
-            if index.ntotal != n:
-                raise ArchiveIndexError(f'{self.folder}/ann.faiss covers {index.ntotal} images, the shards {n}')
-            if hasattr(index, 'hnsw'):
-                index.hnsw.efSearch = max(index.hnsw.efSearch, 4 * k)
-            scores, ids = index.search(q, k)
-            return scores, ids
-        if backend != 'exact':
-            raise ValueError(f"backend must be 'auto', 'exact' or 'faiss', got {backend!r}")
-        emb = torch.from_numpy(self.embeddings())
-        qt = torch.from_numpy(q)
-        best_scores = torch.full((len(q), 0), -float('inf'))
-        best_ids = torch.zeros((len(q), 0), dtype=torch.long)
-        for start in range(0, n, 65536):  # chunks keep memory at Q x 65536 scores
-            sims = qt @ emb[start : start + 65536].T
-            scores = torch.cat([best_scores, sims], dim=1)
-            ids = torch.cat([best_ids, torch.arange(start, start + sims.shape[1]).expand(len(q), -1)], dim=1)
-            order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
-            best_scores, best_ids = scores.gather(1, order), ids.gather(1, order)
-        return best_scores.numpy(), best_ids.numpy()
+        k = min(topk, len(self))
+        if self.search_backend(backend) == 'faiss':
+            return ann_search(self.ann(), q, k)
+        return exact_search(self.embeddings(), q, k)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(text, encoding='utf-8')
-    os.replace(tmp, path)
+def ann_search(ann, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """faiss's ``(scores, ids)`` for ``queries``; an HNSW index explores at least ``4 k`` candidates.
+
+    The search parameters go with the call: the index, shared by the threads of
+    the search server, is not modified.
+    """
+    import faiss
+
+    if hasattr(ann, 'hnsw'):
+        params = faiss.SearchParametersHNSW(efSearch=max(ann.hnsw.efSearch, 4 * k))
+        return ann.search(queries, k, params=params)
+    return ann.search(queries, k)
+
+
+def exact_search(embeddings: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``(scores, ids)`` of cosine similarity against every embedding, best first.
+
+    Scores are computed 65536 embeddings at a time, so memory stays at ``Q x 65536``.
+    """
+    emb, qt = torch.from_numpy(embeddings), torch.from_numpy(queries)
+    best_scores = torch.full((len(qt), 0), -float('inf'))
+    best_ids = torch.zeros((len(qt), 0), dtype=torch.long)
+    for start in range(0, len(emb), 65536):
+        sims = qt @ emb[start : start + 65536].T
+        scores = torch.cat([best_scores, sims], dim=1)
+        ids = torch.cat([best_ids, torch.arange(start, start + sims.shape[1]).expand(len(qt), -1)], dim=1)
+        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        best_scores, best_ids = scores.gather(1, order), ids.gather(1, order)
+    return best_scores.numpy(), best_ids.numpy()

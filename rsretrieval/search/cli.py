@@ -21,84 +21,100 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import ipaddress
 import os
 import sys
+from collections.abc import Callable
 
 from rsretrieval.cli import check_inputs, fail, model_folder_files, resolve_named_input
+from rsretrieval.subcommands import SubCommand, build_subcommand_parser, chosen_subcommand
 
-ANN_AUTO_THRESHOLD = 100_000  # images from which `--ann auto` builds an HNSW index
+from .choices import ANN_AUTO_THRESHOLD
+
+PROG = 'rsretrieval-retrieve'
 SERVE_MODULES = ('fastapi', 'uvicorn')  # the serve extra (requirements/serve.txt)
 WEIGHT_SUFFIXES = ('.pth', '.pt', '.ckpt', '.safetensors', '.bin')  # what a CHECKPOINT argument looks like
 CONFIG_HELP = 'config file, or a model folder of tools/export_model.py (then no CHECKPOINT)'
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from mmengine.config import DictAction  # light: no torch
+# ------------------------------------------------------------------------ arguments
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', help=CONFIG_HELP)
+    parser.add_argument('checkpoint', nargs='?')
 
-    parser = argparse.ArgumentParser(prog='rsretrieval-retrieve', description='Search an image archive by text')
-    sub = parser.add_subparsers(dest='command', required=True)
 
-    p = sub.add_parser('index', help='embed every image under a folder into an index (resumable)')
-    p.add_argument('config', help=CONFIG_HELP)
-    p.add_argument('checkpoint', nargs='?')
-    p.add_argument('image_dir', help='searched recursively for .jpg .jpeg .png .tif .tiff')
-    p.add_argument('index_dir', help='index folder (created, or resumed when it exists)')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--shard-size', type=int, default=4096, help='images per saved shard (a crash loses at most one)')
-    p.add_argument('--workers', type=int, default=0, help='image-loading worker processes')
-    p.add_argument(
+def _add_index(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('image_dir', help='searched recursively for .jpg .jpeg .png .tif .tiff')
+    parser.add_argument('index_dir', help='index folder (created, or resumed when it exists)')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument(
+        '--shard-size', type=int, default=4096, help='images per saved shard (a crash loses at most one)'
+    )
+    parser.add_argument('--workers', type=int, default=0, help='image-loading worker processes')
+    parser.add_argument(
         '--ann',
         choices=['auto', 'none', 'hnsw', 'flat'],
         default='auto',
         help=f'faiss index: hnsw (approximate), flat (exact), none; auto = hnsw from {ANN_AUTO_THRESHOLD:,} images',
     )
-    p.add_argument('--rebuild', action='store_true', help='drop what the index holds and start again')
-    p.add_argument(
+    parser.add_argument('--rebuild', action='store_true', help='drop what the index holds and start again')
+    parser.add_argument(
         '--skip-unreadable',
         action='store_true',
         help='index the other images when some files cannot be read; they are listed, and recorded in meta.json',
     )
 
-    p = sub.add_parser('search', help='text -> images over an index')
-    p.add_argument('index_dir')
-    p.add_argument('queries', nargs='+', help='query texts')
-    p.add_argument('--config', help='default: the config recorded in the index (or a model folder)')
-    p.add_argument('--checkpoint', help='default: the checkpoint recorded in the index (its hash must match)')
-    p.add_argument('--topk', type=int, default=10)
-    p.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
-    p.add_argument('--grid', help='write a PNG grid of the results')
 
-    p = sub.add_parser('search-image', help='image -> captions from a caption file')
-    p.add_argument('config', help=CONFIG_HELP)
-    p.add_argument('checkpoint', nargs='?')
-    p.add_argument('images', nargs='+')
-    p.add_argument('--captions', required=True, help='one caption per line (.txt) or a JSON list of strings')
-    p.add_argument('--topk', type=int, default=5)
+def _add_search(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('index_dir')
+    parser.add_argument('queries', nargs='+', help='query texts')
+    _add_recorded_model(parser)
+    parser.add_argument('--topk', type=int, default=10)
+    parser.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
+    parser.add_argument('--grid', help='write a PNG grid of the results')
 
-    p = sub.add_parser('serve', help='a search page and its JSON API over an index (the serve extra)')
-    p.add_argument('index_dir')
-    p.add_argument(
+
+def _add_search_image(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('images', nargs='+')
+    parser.add_argument('--captions', required=True, help='one caption per line (.txt) or a JSON list of strings')
+    parser.add_argument('--topk', type=int, default=5)
+
+
+def _add_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('index_dir')
+    parser.add_argument(
         '--host',
         default='127.0.0.1',
         help='address to listen on (default: loopback, this machine only; 0.0.0.0 opens the index to the network)',
     )
-    p.add_argument('--port', type=int, default=8000, help='default 8000; 0 picks a free port (uvicorn prints it)')
-    p.add_argument('--config', help='default: the config recorded in the index (or a model folder)')
-    p.add_argument('--checkpoint', help='default: the checkpoint recorded in the index (its hash must match)')
-    p.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
-
-    for name, p in sub.choices.items():
-        p.add_argument('--device', help='cuda or cpu (default: cuda when available)')
-        p.add_argument('--verbose', action='store_true', help='also log how the model is built and loaded')
-        if name in ('search', 'search-image'):
-            p.add_argument('--html', help='write a self-contained HTML page of the results')
-            p.add_argument('--json', help='write the results as JSON')
-        if name not in ('search', 'serve'):  # these use the options recorded in the index
-            p.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
-    return parser
+    parser.add_argument('--port', type=int, default=8000, help='default 8000; 0 picks a free port (uvicorn prints it)')
+    _add_recorded_model(parser)
+    parser.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
 
 
+def _add_recorded_model(parser: argparse.ArgumentParser) -> None:
+    """The model of an index: the one recorded in it, unless moved files are named."""
+    parser.add_argument('--config', help='default: the config recorded in the index (or a model folder)')
+    parser.add_argument('--checkpoint', help='default: the checkpoint recorded in the index (its hash must match)')
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
+    parser.add_argument('--verbose', action='store_true', help='also log how the model is built and loaded')
+
+
+def _add_outputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--html', help='write a self-contained HTML page of the results')
+    parser.add_argument('--json', help='write the results as JSON')
+
+
+def _add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """Config overrides (``search`` and ``serve`` use the options recorded in the index)."""
+    from mmengine.config import DictAction  # light: no torch
+
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides')
+
+
+# --------------------------------------------------------------------------- checks
 def query_problem(queries: list[str]) -> str | None:
     """Why the queries cannot be searched (an empty or blank one matches every image equally
     badly), or None."""
@@ -107,16 +123,6 @@ def query_problem(queries: list[str]) -> str | None:
             which = f'query {n} of {len(queries)}' if len(queries) > 1 else 'the query'
             return f'{which} is empty: give a text to search for, e.g. "a bridge over a river"'
     return None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) reaches this machine only."""
-    if host.lower() == 'localhost':
-        return True
-    try:
-        return ipaddress.ip_address(host.strip('[]')).is_loopback
-    except ValueError:
-        return False
 
 
 def missing_serve_modules() -> list[str]:
@@ -156,58 +162,117 @@ def use_model_folder(args: argparse.Namespace, prog: str) -> None:
     args.checkpoint = args.checkpoint or files[1]
 
 
-def _check_index(args: argparse.Namespace, prog: str) -> None:
+def _check_topk(args: argparse.Namespace) -> None:
+    if args.topk < 1:
+        fail('--topk must be at least 1', PROG)
+
+
+def _check_model(args: argparse.Namespace) -> None:
+    """A model folder stands for CONFIG CHECKPOINT; a config file needs its checkpoint."""
+    use_model_folder(args, PROG)
+    if args.checkpoint is None:
+        fail('CHECKPOINT is required with a config file (a model folder holds its own weights)', PROG)
+
+
+def _check_recorded_model(args: argparse.Namespace) -> None:
+    use_model_folder(args, PROG)
+
+
+def _check_index_inputs(args: argparse.Namespace) -> None:
+    check_inputs(args.config, (args.checkpoint,), folders={args.image_dir: 'image folder'}, prog=PROG)
+    if os.path.exists(args.index_dir) and not os.path.isdir(args.index_dir):
+        fail(f'index folder is a file: {args.index_dir}', PROG)
+
+
+def _check_queries(args: argparse.Namespace) -> None:
+    if problem := query_problem(args.queries):
+        fail(problem, PROG)
+
+
+def _check_serve(args: argparse.Namespace) -> None:
+    if problem := serve_problem(args):
+        fail(problem, PROG)
+
+
+def _check_index(args: argparse.Namespace) -> None:
     if not os.path.isdir(args.index_dir):
-        fail(f'index not found: {args.index_dir}', prog)
+        fail(f'index not found: {args.index_dir}', PROG)
     if not os.path.isfile(os.path.join(args.index_dir, 'meta.json')):
-        fail(f'{args.index_dir} is not an rsretrieval index (no meta.json): build one with `index`', prog)
-    check_inputs(args.config, (args.checkpoint,) if args.checkpoint else (), prog=prog)
+        fail(f'{args.index_dir} is not an rsretrieval index (no meta.json): build one with `index`', PROG)
+    check_inputs(args.config, (args.checkpoint,) if args.checkpoint else (), prog=PROG)
+
+
+def _check_search_image_inputs(args: argparse.Namespace) -> None:
+    files = dict.fromkeys(args.images, 'image')
+    files[args.captions] = 'caption file'
+    check_inputs(args.config, (args.checkpoint,), files=files, prog=PROG)
+
+
+# ------------------------------------------------------------------------- commands
+def _run(name: str) -> Callable[[argparse.Namespace], None]:
+    """The command ``name`` of :mod:`rsretrieval.search.commands`, imported (with torch) when it runs."""
+
+    def run(args: argparse.Namespace) -> None:
+        from . import commands
+
+        getattr(commands, name)(args)
+
+    return run
+
+
+COMMANDS = (
+    SubCommand(
+        'index',
+        'embed every image under a folder into an index (resumable)',
+        (_add_model, _add_index, _add_device, _add_cfg_options),
+        _run('cmd_index'),
+        (_check_model, _check_index_inputs),
+    ),
+    SubCommand(
+        'search',
+        'text -> images over an index',
+        (_add_search, _add_device, _add_outputs),
+        _run('cmd_search'),
+        (_check_topk, _check_recorded_model, _check_queries, _check_index),
+    ),
+    SubCommand(
+        'search-image',
+        'image -> captions from a caption file',
+        (_add_model, _add_search_image, _add_device, _add_outputs, _add_cfg_options),
+        _run('cmd_search_image'),
+        (_check_topk, _check_model, _check_search_image_inputs),
+    ),
+    SubCommand(
+        'serve',
+        'a search page and its JSON API over an index (the serve extra)',
+        (_add_serve, _add_device),
+        _run('cmd_serve'),
+        (_check_recorded_model, _check_serve, _check_index),
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-parser per row of :data:`COMMANDS`."""
+    return build_subcommand_parser(PROG, 'Search an image archive by text', COMMANDS)
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Fail with one line at the first unusable input, before anything heavy loads."""
-    prog = 'rsretrieval-retrieve'
-    if getattr(args, 'topk', 1) < 1:
-        fail('--topk must be at least 1', prog)
-    use_model_folder(args, prog)
-    if args.command in ('index', 'search-image') and args.checkpoint is None:
-        fail('CHECKPOINT is required with a config file (a model folder holds its own weights)', prog)
-    if args.command == 'index':
-        check_inputs(args.config, (args.checkpoint,), folders={args.image_dir: 'image folder'}, prog=prog)
-        if os.path.exists(args.index_dir) and not os.path.isdir(args.index_dir):
-            fail(f'index folder is a file: {args.index_dir}', prog)
-    elif args.command == 'search':
-        if problem := query_problem(args.queries):
-            fail(problem, prog)
-        _check_index(args, prog)
-    elif args.command == 'serve':
-        if problem := serve_problem(args):
-            fail(problem, prog)
-        _check_index(args, prog)
-    else:
-        files = dict.fromkeys(args.images, 'image')
-        files[args.captions] = 'caption file'
-        check_inputs(args.config, (args.checkpoint,), files=files, prog=prog)
+    chosen_subcommand(args, COMMANDS, PROG)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    check_args(args)
+    command = chosen_subcommand(args, COMMANDS, PROG)
     from rsretrieval.utils import CheckpointError, ConfigError
 
-    from . import commands
     from .archive_index import ArchiveIndexError
 
-    run = {
-        'index': commands.cmd_index,
-        'search': commands.cmd_search,
-        'search-image': commands.cmd_search_image,
-        'serve': commands.cmd_serve,
-    }
     try:
-        run[args.command](args)
+        command.run(args)
     except (ArchiveIndexError, ConfigError, CheckpointError, FileNotFoundError, NotADirectoryError) as err:
-        fail(str(err), 'rsretrieval-retrieve', code=1)
+        fail(str(err), PROG, code=1)
     except KeyboardInterrupt:  # `index` handles its own: it saves what it encoded
         print('interrupted', file=sys.stderr)
         raise SystemExit(130) from None

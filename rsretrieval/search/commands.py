@@ -26,7 +26,7 @@ from .archive_index import (
     unreadable_images,
     unreadable_reason,
 )
-from .cli import ANN_AUTO_THRESHOLD
+from .choices import ann_kind
 from .render import Hit, results_grid, results_html, results_table
 
 PROGRESS_EVERY = 30.0  # seconds between two progress lines when stdout is not a terminal
@@ -243,7 +243,7 @@ def _index(args: argparse.Namespace, writer: _ShardWriter) -> None:
         raise _unreadable_error(root, unreadable, f'the other {writer.saved} new images are indexed')
 
     n = len(index)
-    ann = args.ann if args.ann != 'auto' else ('hnsw' if n >= ANN_AUTO_THRESHOLD else 'none')
+    ann = ann_kind(args.ann, n)
     if ann != 'none' and (writer.saved or not index.has_ann):
         index.build_ann(ann)
     index.set_skipped(unreadable)

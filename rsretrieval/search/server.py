@@ -50,7 +50,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from rsretrieval.datasets.transforms import read_rgb
 
 from .archive_index import ArchiveIndex, ArchiveIndexError
-from .cli import is_loopback
+from .choices import is_loopback
 
 if TYPE_CHECKING:
     from rsretrieval.models.retrievers import BaseRetriever
@@ -150,25 +150,12 @@ class Searcher:
         self._lock = threading.Lock()
         if len(index.embeddings()) != len(self.paths):  # read now rather than on the first query
             raise ArchiveIndexError(f'{index.folder}: the shards hold a different number of paths and embeddings')
-        self._ann = self._read_ann(backend)
-        self.backend = 'exact' if self._ann is None else 'faiss'
+        self.backend = index.search_backend(backend)
+        if self.backend == 'faiss':
+            index.ann()  # read now rather than on the first query
 
     def __len__(self) -> int:
         return len(self.paths)
-
-    def _read_ann(self, backend: str):
-        if backend not in ('auto', 'exact', 'faiss'):
-            raise ValueError(f"backend must be 'auto', 'exact' or 'faiss', got {backend!r}")
-        if backend == 'exact' or (backend == 'auto' and not self.index.has_ann):
-            return None
-        if not self.index.has_ann:
-            raise ArchiveIndexError(f'{self.index.folder} has no ann.faiss: index with --ann hnsw (or flat)')
-        import faiss
-
-        ann = faiss.read_index(str(self.index.folder / 'ann.faiss'))
-        if ann.ntotal != len(self.paths):
-            raise ArchiveIndexError(f'{self.index.folder}/ann.faiss covers {ann.ntotal} images, the shards {len(self)}')
-        return ann
 
     def embed(self, query: str) -> np.ndarray:
         """The ``(1, E)`` float32 embedding of ``query``."""
@@ -186,25 +173,12 @@ class Searcher:
             index), ``score`` (cosine), ``name`` (file name) and ``path``
             (relative to the image root).
         """
-        q = self.embed(query)
-        k = min(k, len(self))
-        if self._ann is None:
-            scores, ids = self.index.search(q, k, 'exact')
-        else:
-            scores, ids = self._ann_search(q, k)
+        scores, ids = self.index.search(self.embed(query), k, self.backend)
         found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]  # faiss pads with -1
         return [
             dict(rank=r, id=i, score=s, name=PurePosixPath(self.paths[i]).name, path=self.paths[i])
             for r, (s, i) in enumerate(found, 1)
         ]
-
-    def _ann_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
-        if hasattr(self._ann, 'hnsw'):  # per-call parameters: the shared index is not modified
-            params = faiss.SearchParametersHNSW(efSearch=max(self._ann.hnsw.efSearch, 4 * k))
-            return self._ann.search(q, k, params=params)
-        return self._ann.search(q, k)
 
     def image_file(self, image_id: str) -> Path:
         """The file of image ``image_id`` (its position in the index, in decimal digits).
@@ -255,13 +229,9 @@ def _image_or_error(searcher: Searcher, image_id: str, make: Callable[[Path], ob
 
 
 # ----------------------------------------------------------------------- app
-def create_app(searcher: Searcher, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
-    """The FastAPI app of the search page over ``searcher``.
-
-    Args:
-        searcher: The loaded index and text encoder.
-        allowed_hosts: ``Host`` headers answered (others get 400); None: any.
-    """
+def _guarded_app(allowed_hosts: Sequence[str] | None) -> FastAPI:
+    """An app without API docs that answers only ``allowed_hosts`` (None: any), sends
+    :data:`SECURITY_HEADERS` with every response, and answers a :class:`QueryError` with 400."""
     app = FastAPI(title='rsretrieval archive search', docs_url=None, redoc_url=None, openapi_url=None)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
@@ -276,6 +246,17 @@ def create_app(searcher: Searcher, allowed_hosts: Sequence[str] | None = None) -
     async def refused(request: Request, err: QueryError) -> JSONResponse:
         return JSONResponse({'detail': str(err)}, status_code=400)
 
+    return app
+
+
+def create_app(searcher: Searcher, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+    """The FastAPI app of the search page over ``searcher``.
+
+    Args:
+        searcher: The loaded index and text encoder.
+        allowed_hosts: ``Host`` headers answered (others get 400); None: any.
+    """
+    app = _guarded_app(allowed_hosts)
     app.mount('/static', StaticFiles(directory=STATIC), name='static')
     thumbnail = functools.lru_cache(maxsize=THUMB_CACHE)(thumbnail_jpeg)
 

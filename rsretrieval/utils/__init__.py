@@ -1,50 +1,32 @@
-"""Utilities: checkpoints, configs, precision, pretrained weights, module registration.
+"""Utilities: checkpoints, configs, precision, module registration.
 
-The names load lazily, so that a tool can check its arguments (``rsretrieval.utils.config``)
+The names load lazily, so that a tool can check its arguments (``rsretrieval.utils.cfg_options``)
 before torch and the models are imported.
 """
 
 from __future__ import annotations
 
-from rsretrieval.lazy_exports import lazy_getattr
+from rsretrieval.lazy_exports import lazy_exports
 
-_EXPORTS = {
-    'CheckpointError': 'checkpoint',
-    'CheckpointWriteError': 'checkpoint',
-    'UnsafeCheckpointError': 'checkpoint',
-    'atomic_write': 'checkpoint',
-    'find_resumable_checkpoint': 'checkpoint',
-    'load_checkpoint_file': 'checkpoint',
-    'load_checkpoint_into_runner': 'checkpoint',
-    'load_model_weights': 'checkpoint',
-    'load_weights': 'checkpoint',
-    'mismatch_summary': 'checkpoint',
-    'remove_stale_temporaries': 'checkpoint',
-    'restore_history_buffers': 'checkpoint',
-    'to_safe_types': 'checkpoint',
-    'ConfigError': 'config',
-    'add_common_args': 'config',
-    'add_tensorboard': 'config',
-    'check_cfg_options': 'config',
-    'finish_distributed': 'config',
-    'load_config': 'config',
-    'merge_cfg_options': 'config',
-    'apply_cfg_options': 'config',
-    'pin_memory_where_useful': 'config',
-    'quiet_logs': 'config',
-    'quiet_runner': 'config',
-    'read_config': 'config',
-    'setup_distributed': 'config',
-    'PrecisionChoice': 'precision',
-    'cpu_bf16_support': 'precision',
-    'log_precision': 'precision',
-    'resolve_precision': 'precision',
-    'PACKAGED_WEIGHTS': 'pretrained',
-    'read_pretrained_tensors': 'pretrained',
-    'resolve_pretrained': 'pretrained',
-    'register_all_modules': 'setup_env',
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        'checkpoint_errors': ('CheckpointError', 'CheckpointWriteError', 'UnsafeCheckpointError'),
+        'atomic_files': ('atomic_write', 'remove_stale_temporaries'),
+        'resume': ('find_resumable_checkpoint',),
+        'checkpoint_reading': ('load_checkpoint_file',),
+        'model_loading': ('load_checkpoint_into_runner', 'load_model_weights'),
+        'state_mismatch': ('mismatch_summary',),
+        'safe_types': ('restore_history_buffers', 'to_safe_types'),
+        'config_errors': ('ConfigError',),
+        'config_files': ('load_config', 'read_config'),
+        'cfg_options': ('apply_cfg_options', 'check_cfg_options', 'merge_cfg_options'),
+        'command_args': ('add_common_args',),
+        'distributed': ('finish_distributed', 'setup_distributed'),
+        'quiet_logging': ('quiet_logs', 'quiet_runner'),
+        'tensorboard': ('add_tensorboard',),
+        'pin_memory': ('pin_memory_where_useful',),
+        'precision': ('PrecisionChoice', 'cpu_bf16_support', 'log_precision', 'resolve_precision'),
+        'setup_env': ('register_all_modules',),
+    },
+)

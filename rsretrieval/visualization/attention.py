@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -109,6 +109,20 @@ def panel_scale(height: int, width: int, min_side: int = 128) -> int:
     return max(1, math.ceil(min_side / max(height, width)))
 
 
+def shared_scale(maps: Iterable[np.ndarray]) -> tuple[float, float]:
+    """``(lo, hi)``: the lowest and highest value over all ``maps`` (``(0, 1)`` without maps).
+
+    Uniform attention gives ``lo == hi``; the scale is then widened around it, so
+    that it stays visible and a colour map can be normalised by it.
+    """
+    maps = list(maps)
+    lo = min((float(m.min()) for m in maps), default=0.0)
+    hi = max((float(m.max()) for m in maps), default=1.0)
+    if hi <= lo:
+        lo, hi = lo - 0.5 * max(abs(lo), 1e-6), hi + 0.5 * max(abs(hi), 1e-6)
+    return lo, hi
+
+
 def attention_figure(
     image: np.ndarray,
     heat: Mapping[str, np.ndarray | torch.Tensor],
@@ -146,10 +160,7 @@ def attention_figure(
 
     h, w = image.shape[:2]
     maps = {name: upsample(m, (h, w)) for name, m in heat.items()}
-    lo = min((float(m.min()) for m in maps.values()), default=0.0)
-    hi = max((float(m.max()) for m in maps.values()), default=1.0)
-    if hi <= lo:  # uniform attention: a visible, non-degenerate scale around it
-        lo, hi = lo - 0.5 * max(abs(lo), 1e-6), hi + 0.5 * max(abs(hi), 1e-6)
+    lo, hi = shared_scale(maps.values())
     s = panel_scale(h, w, min_side)
     pw, ph, n = w * s, h * s, 1 + len(maps)
     row = n * pw + (n - 1) * _GAP

@@ -6,28 +6,25 @@ the resolver, the loader and the CLI stay unimported until they are used.
 
 from __future__ import annotations
 
-from rsretrieval.lazy_exports import lazy_getattr
+from rsretrieval.lazy_exports import lazy_exports
 
-_EXPORTS = {
-    'WeightSpec': 'sources',
-    'parse_spec': 'sources',
-    'PACKAGED_WEIGHTS': 'sources',
-    'ResolvedWeights': 'resolver',
-    'WeightsUnavailableError': 'resolver',
-    'resolve_weights': 'resolver',
-    'fetch_weights': 'resolver',
-    'check_weights': 'resolver',
-    'find_weight_specs': 'resolver',
-    'verify_weights': 'resolver',
-    'ZooEntry': 'zoo',
-    'load_zoo': 'zoo',
-    'prepare_weights': 'prepare',
-    'WeightSource': 'provenance',
-    'weight_sources': 'provenance',
-    'format_sources': 'provenance',
-    'register_hf_scheme': 'mmengine_scheme',
-}
-
-__all__ = sorted(_EXPORTS)
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        'sources': ('WeightSpec', 'PACKAGED_WEIGHTS'),
+        'resolver': (
+            'ResolvedWeights',
+            'WeightsUnavailableError',
+            'resolve_weights',
+            'fetch_weights',
+            'check_weights',
+            'find_weight_specs',
+            'verify_weights',
+        ),
+        'zoo': ('ZooEntry', 'load_zoo', 'parse_spec'),
+        'prepare': ('prepare_weights',),
+        'pretrained': ('resolve_pretrained', 'read_pretrained_tensors', 'load_weights'),
+        'provenance': ('WeightSource', 'weight_sources', 'format_sources'),
+        'mmengine_scheme': ('register_hf_scheme',),
+    },
+)

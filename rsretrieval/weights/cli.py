@@ -1,4 +1,4 @@
-"""``rsretrieval-weights``: list, fetch and verify the pretrained weights of the model zoo.
+"""``rsretrieval-weights``: the pretrained weights of the model zoo, and open_clip checkpoints.
 
 Usage::
 
@@ -6,6 +6,8 @@ Usage::
     rsretrieval-weights fetch NAME|SPEC [NAME|SPEC ...]
     rsretrieval-weights fetch --all
     rsretrieval-weights verify [NAME|SPEC ...]
+    rsretrieval-weights inspect-open-clip CKPT
+    rsretrieval-weights convert-open-clip CKPT OUT.pt
 
 Clusters whose compute nodes have no network: run ``fetch`` on a login node with
 the same ``HF_HOME`` (and ``RSRETRIEVAL_CACHE`` for URL weights), then train with
@@ -16,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from rsretrieval.cli import fail
+from rsretrieval.subcommands import SubCommand, build_subcommand_parser, chosen_subcommand
 
 PROG = 'rsretrieval-weights'
 
@@ -116,36 +119,81 @@ def _run_verify(args: argparse.Namespace) -> int:
     return _report(mismatches)
 
 
-#: ``name -> (help, add_arguments, run)``: the subcommands.
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    'list': ('the model zoo: what each weight initialises, source, licence, size, cached?', _add_list, _run_list),
-    'fetch': ('download weights into the local caches; print path and sha256', _add_fetch, _run_fetch),
-    'verify': ('recompute the sha256 of cached weights and compare with the reference', _add_verify, _run_verify),
-}
+# ------------------------------------------------------------------ open_clip checkpoints
+def _add_checkpoint(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('checkpoint', metavar='CKPT', help='a file, or a weight name (zoo name, hf-hub:, URL)')
+
+
+def _add_out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('out', metavar='OUT', help='the plain state dict to write (.pt)')
+
+
+def _run_inspect_open_clip(args: argparse.Namespace) -> int:
+    from rsretrieval.models.utils.open_clip_weights import describe_open_clip_checkpoint
+    from rsretrieval.utils import CheckpointError
+
+    try:
+        print(describe_open_clip_checkpoint(args.checkpoint))
+    except (CheckpointError, FileNotFoundError) as err:
+        fail(str(err), PROG)
+    return 0
+
+
+def _run_convert_open_clip(args: argparse.Namespace) -> int:
+    import torch
+
+    from rsretrieval.models.utils.open_clip_weights import read_open_clip_state_dict
+    from rsretrieval.utils import CheckpointError
+
+    try:
+        state = read_open_clip_state_dict(args.checkpoint)
+    except (CheckpointError, FileNotFoundError) as err:
+        fail(str(err), PROG)
+    torch.save(state, args.out)
+    print(f'{args.out}: {len(state)} tensors')
+    return 0
+
+
+COMMANDS = (
+    SubCommand(
+        'list', 'the model zoo: what each weight initialises, source, licence, size, cached?', (_add_list,), _run_list
+    ),
+    SubCommand('fetch', 'download weights into the local caches; print path and sha256', (_add_fetch,), _run_fetch),
+    SubCommand(
+        'verify', 'recompute the sha256 of cached weights and compare with the reference', (_add_verify,), _run_verify
+    ),
+    SubCommand(
+        'inspect-open-clip',
+        'say which architecture an open_clip checkpoint holds (read weights_only)',
+        (_add_checkpoint,),
+        _run_inspect_open_clip,
+    ),
+    SubCommand(
+        'convert-open-clip',
+        "rewrite an open_clip checkpoint as a plain state dict (no 'state_dict' nesting, no 'module.' prefix)",
+        (_add_checkpoint, _add_out),
+        _run_convert_open_clip,
+    ),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with one subparser per entry of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='List, fetch and verify the pretrained weights configs name (the model zoo).',
+    """The argument parser, with one sub-parser per row of :data:`COMMANDS`."""
+    return build_subcommand_parser(
+        PROG,
+        'List, fetch and verify the pretrained weights configs name (the model zoo); inspect and convert '
+        'open_clip checkpoints.',
+        COMMANDS,
         epilog='No network on compute nodes: fetch on a login node sharing HF_HOME, then run with HF_HUB_OFFLINE=1.',
     )
-    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
-    for name, (help_text, add_arguments, run) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(command)
-        command.set_defaults(run=run)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``rsretrieval-weights``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if getattr(args, 'run', None) is None:
-        fail(f'choose a command: {", ".join(COMMANDS)}', PROG)
+    command = chosen_subcommand(args, COMMANDS, PROG)
     try:
-        return args.run(args)
+        return command.run(args) or 0
     except ValueError as err:  # a malformed spec or zoo file: one line
         fail(str(err), PROG, code=1)
 

@@ -36,7 +36,9 @@ from mmengine.dist import master_only
 from mmengine.logging import MMLogger
 from torch import nn
 
-from rsretrieval.utils.checkpoint import CheckpointError, extract_state_dict, load_checkpoint_file
+from rsretrieval.utils.checkpoint_errors import CheckpointError
+from rsretrieval.utils.checkpoint_reading import extract_state_dict, load_checkpoint_file
+from rsretrieval.utils.state_mismatch import StateMismatch, mismatch_report
 
 from .hashing import file_sha256
 from .resize import DEFAULT_RULES, DERIVED_BUFFERS, ResizeRule, find_rule, is_derived_buffer
@@ -207,7 +209,7 @@ class _Plan:
     take: dict[str, torch.Tensor] = field(default_factory=dict)
     resized: dict[str, tuple[str, str]] = field(default_factory=dict)
     dropped: dict[str, str] = field(default_factory=dict)
-    bad_shapes: list[str] = field(default_factory=list)  # one-line descriptions
+    bad_shapes: dict[str, str] = field(default_factory=dict)  # {key: one-line description}
 
 
 def _aliases(module: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
@@ -245,15 +247,15 @@ def _place(
         if replaceable(key):  # the architecture declares its own tensor of this name
             plan.dropped[key] = 'replaced by the architecture'
         else:
-            plan.bad_shapes.append(f'{shapes}, no resize rule')
+            plan.bad_shapes[key] = f'{shapes}, no resize rule'
         return
     try:
         resized, change = rule.apply(value, tuple(target.shape), _owner(module, key))
     except ValueError as err:
-        plan.bad_shapes.append(f'{shapes}, the rule for {rule.name} does not apply: {err}')
+        plan.bad_shapes[key] = f'{shapes}, the rule for {rule.name} does not apply: {err}'
         return
     if tuple(resized.shape) != tuple(target.shape):
-        plan.bad_shapes.append(f'{shapes}, the rule for {rule.name} gave {tuple(resized.shape)}')
+        plan.bad_shapes[key] = f'{shapes}, the rule for {rule.name} gave {tuple(resized.shape)}'
         return
     plan.take[key], plan.resized[key] = resized, (rule.name, change)
 
@@ -305,15 +307,16 @@ def _n(count: int, noun: str) -> str:
 def _check(where: str, target: str, state: Mapping, plan: _Plan, loaded: list[str], missing: list[str]) -> None:
     """Raise WeightLoadError (one line) when the checkpoint does not fit."""
     if len(loaded) < len(missing):  # mostly unfilled: say what the file is rather than the first mismatch
-        shapes = f'; {plan.bad_shapes[0]}' if plan.bad_shapes else ''
+        mismatch = StateMismatch(missing, list(plan.dropped), list(plan.bad_shapes), len(loaded) + len(missing))
+        holds = f'holds {_n(len(state), "tensor")} ({_first(list(state))})'
         raise WeightLoadError(
-            f'{where} does not fit {target}: it fills {len(loaded)} of the {len(loaded) + len(missing)} tensors '
-            f'it must fill (unfilled: {_first(missing)}{shapes}); the file holds {_n(len(state), "tensor")} '
-            f'({_first(list(state))}): is it the checkpoint of another architecture, or only part of one?'
+            f'{mismatch_report(where, target, holds, mismatch)}: '
+            'is it the checkpoint of another architecture, or only part of one?'
         )
-    if plan.bad_shapes:
-        more = f' (and {_n(len(plan.bad_shapes) - 1, "more tensor")} of another shape)' if plan.bad_shapes[1:] else ''
-        raise WeightLoadError(f'{where}: {plan.bad_shapes[0]}{more}')
+    shapes = list(plan.bad_shapes.values())
+    if shapes:
+        more = f' (and {_n(len(shapes) - 1, "more tensor")} of another shape)' if shapes[1:] else ''
+        raise WeightLoadError(f'{where}: {shapes[0]}{more}')
     if missing:
         raise WeightLoadError(
             f'{where} leaves {_n(len(missing), "tensor")} of {target} unfilled ({_first(missing)}): declare them '

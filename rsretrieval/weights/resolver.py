@@ -32,9 +32,10 @@ from .hashing import file_sha256, hf_blob_sha256
 from .hub_download import SNAPSHOT_IGNORE, resolve_hub
 from .local_weights import resolve_packaged, resolve_path
 from .resolved_weights import HF_WEIGHT_FILES, ResolvedWeights, main_weight_file
-from .sources import PACKAGED_WEIGHTS, inner_kind, parse_spec
+from .sources import PACKAGED_WEIGHTS, inner_kind
 from .url_download import resolve_url, url_recorded_sha256
 from .verify import Verification, compare_with_references
+from .zoo import parse_spec
 
 __all__ = [
     'FETCH',

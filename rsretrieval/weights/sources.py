@@ -14,7 +14,8 @@ A spec is one of:
   torch.hub's file names).
 
 Parsing never touches the disk beyond the zoo file nor the network; the resolver
-(:mod:`rsretrieval.weights.resolver`) does the rest.
+(:mod:`rsretrieval.weights.resolver`) does the rest. Zoo names are looked up by
+:func:`rsretrieval.weights.zoo.parse_spec`, which reads the zoo and calls :func:`parse_source`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -156,58 +156,11 @@ def parse_source(spec: str) -> WeightSpec:
     return WeightSpec(spec=spec, kind='path', path=spec, source=spec)
 
 
-def parse_spec(spec: str | os.PathLike, zoo: Mapping | None = None) -> WeightSpec:
-    """Parse a weight spec, looking bare names up in the model zoo.
-
-    Args:
-        spec: The spec (see the module docstring).
-        zoo: ``name -> ZooEntry``; the packaged zoo (plus ``$RSRETRIEVAL_ZOO``)
-            when None.
-
-    Returns:
-        The parsed spec. A zoo name carries its entry's source fields, its
-        ``files`` and ``sha256``, with ``kind='zoo'`` and ``name`` set.
-
-    Raises:
-        ValueError: A malformed spec (the message names it).
-    """
-    text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
-    if text.startswith((HF_PREFIX, 'http://', 'https://')):
-        return parse_source(text)
-    if zoo is None and _could_be_name(text):
-        from .zoo import load_zoo
-
-        zoo = load_zoo()
-    entry = (zoo or {}).get(text)
-    if entry is None:
-        return parse_source(text)
-    inner = parse_source(entry.source)
-    # An entry's own checksum wins over none; a URL's #sha256= fragment wins over the entry's.
-    return WeightSpec(
-        spec=text,
-        kind='zoo',
-        name=entry.name,
-        path=inner.path,
-        repo=inner.repo,
-        revision=inner.revision,
-        filename=inner.filename,
-        url=inner.url,
-        sha256=inner.sha256 or entry.sha256,
-        files=tuple(entry.files),
-        source=entry.source,
-    )
-
-
 def inner_kind(spec: WeightSpec) -> str:
     """The kind a spec resolves as: a zoo entry's source kind, else its own."""
     if spec.kind != 'zoo':
         return spec.kind
     return parse_source(spec.source).kind
-
-
-def _could_be_name(text: str) -> bool:
-    # A path with a separator is never a zoo name: no need to read the zoo file.
-    return os.sep not in text and '/' not in text
 
 
 def rsretrieval_cache() -> Path:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
+
+from rsretrieval.utils.atomic_files import atomic_write, fsync_folder, temporary_path
 
 from .environment import offline_reason
 from .errors import first_line, interrupted_error, no_connection_error, offline_miss_error, unavailable_error
@@ -42,7 +43,7 @@ def resolve_url(spec: WeightSpec, local_only: bool) -> Path:
     if offline is not None:
         raise offline_miss_error(spec, offline, str(dest.parent.parent))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _part_path(dest)
+    tmp = temporary_path(dest)
     try:
         digest = _download_url(spec, tmp)
         if spec.sha256 and not digest.startswith(spec.sha256):
@@ -52,9 +53,9 @@ def resolve_url(spec: WeightSpec, local_only: bool) -> Path:
                 'the file was not kept',
                 'Check the URL and its #sha256= (or the zoo entry), then fetch again',
             )
-        _atomic_write_text(_sidecar(dest), digest + '\n')
+        atomic_write(_sidecar(dest), digest + '\n')
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_folder(dest.parent)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
@@ -118,34 +119,3 @@ def _check_cached_url(spec: WeightSpec, dest: Path) -> None:
 
 def _sidecar(dest: Path) -> Path:
     return dest.with_name(dest.name + '.sha256')
-
-
-def _part_path(path: Path) -> Path:
-    """A hidden temporary name beside ``path``, unique so that parallel downloads do not collide."""
-    return path.with_name(f'.{path.name}.{uuid.uuid4().hex[:8]}.part')
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = _part_path(path)
-    try:
-        with open(tmp, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable only once the folder's entry is on disk (POSIX; not possible on Windows).
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

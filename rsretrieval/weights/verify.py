@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .hashing import file_sha256, hf_blob_sha256
 from .resolved_weights import ResolvedWeights
-from .sources import WeightSpec, inner_kind, parse_spec
+from .sources import WeightSpec, inner_kind
 from .url_download import url_recorded_sha256
+from .zoo import parse_spec
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sources import HF_PREFIX, normalise_sha256, parse_source
+from .sources import HF_PREFIX, WeightSpec, normalise_sha256, parse_source
 
 #: The packaged zoo file.
 ZOO_FILE = Path(__file__).with_name('model_zoo.yml')
@@ -176,3 +177,48 @@ def format_size(num_bytes: float) -> str:
             return f'{num_bytes:.0f} {unit}' if unit == 'B' else f'{num_bytes:.1f} {unit}'
         num_bytes /= 1000
     return f'{num_bytes:.1f} TB'
+
+
+def parse_spec(spec: str | os.PathLike, zoo: Mapping | None = None) -> WeightSpec:
+    """Parse a weight spec, looking bare names up in the model zoo.
+
+    Args:
+        spec: The spec (see the module docstring).
+        zoo: ``name -> ZooEntry``; the packaged zoo (plus ``$RSRETRIEVAL_ZOO``)
+            when None.
+
+    Returns:
+        The parsed spec. A zoo name carries its entry's source fields, its
+        ``files`` and ``sha256``, with ``kind='zoo'`` and ``name`` set.
+
+    Raises:
+        ValueError: A malformed spec (the message names it).
+    """
+    text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
+    if text.startswith((HF_PREFIX, 'http://', 'https://')):
+        return parse_source(text)
+    if zoo is None and _could_be_name(text):
+        zoo = load_zoo()
+    entry = (zoo or {}).get(text)
+    if entry is None:
+        return parse_source(text)
+    inner = parse_source(entry.source)
+    # An entry's own checksum wins over none; a URL's #sha256= fragment wins over the entry's.
+    return WeightSpec(
+        spec=text,
+        kind='zoo',
+        name=entry.name,
+        path=inner.path,
+        repo=inner.repo,
+        revision=inner.revision,
+        filename=inner.filename,
+        url=inner.url,
+        sha256=inner.sha256 or entry.sha256,
+        files=tuple(entry.files),
+        source=entry.source,
+    )
+
+
+def _could_be_name(text: str) -> bool:
+    # A path with a separator is never a zoo name: no need to read the zoo file.
+    return os.sep not in text and '/' not in text

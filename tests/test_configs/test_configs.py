@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 
 from rsretrieval.registry import DATASETS, MODELS, TRANSFORMS
-from rsretrieval.utils import resolve_pretrained
+from rsretrieval.weights.pretrained import resolve_pretrained
 
 CONFIGS = REPO / 'configs'
 ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
@@ -128,7 +128,9 @@ def test_config_builds_its_model_and_resolves_its_datasets(path):
     if model_cfg['type'] == 'CMPAGL':
         assert type(model.fusion_head).__name__ == model_cfg['fusion_head']['type']
         for loss in ('itc', 'triplet', 'itm', 'mlm'):
-            assert (getattr(model, f'{loss}_loss') is None) == (model_cfg.get(loss) is None), loss
+            assert (getattr(model.pre_alignment if loss in ('itc', 'triplet') else model, f'{loss}_loss') is None) == (
+                model_cfg.get(loss) is None
+            ), loss
         assert (model.fusion_head.itm_head is None) == (
             model_cfg.get('itm') is None and model_cfg.get('retrieval_scores', 'embedding') == 'embedding'
         )
@@ -245,8 +247,8 @@ INTENDED = {}
 for _ds in ('rsicd', 'rsitmd'):
     INTENDED.update(
         {
-            f'components/gswin_itc-mlm-itm-otri_{_ds}.py': ('cmpagl_' + _ds + '.py', ['test_cfg.reranker']),
-            f'components/gswin_itc-mlm-itm_{_ds}.py': (f'gswin_itc-mlm-itm-otri_{_ds}.py', ['model.triplet']),
+            f'components/gswin_itc-mlm-itm-triplet_{_ds}.py': ('cmpagl_' + _ds + '.py', ['test_cfg.reranker']),
+            f'components/gswin_itc-mlm-itm_{_ds}.py': (f'gswin_itc-mlm-itm-triplet_{_ds}.py', ['model.triplet']),
             f'components/gswin_itc-mlm_{_ds}.py': (f'gswin_itc-mlm-itm_{_ds}.py', ['model.itm']),
             f'components/gswin-no-gw_itc-mlm_{_ds}.py': (
                 f'gswin_itc-mlm_{_ds}.py',
@@ -257,11 +259,14 @@ for _ds in ('rsicd', 'rsitmd'):
                 ['model.backbone.use_shifted_window'],
             ),
             f'components/vit_itc-mlm_{_ds}.py': (f'gswin_itc-mlm_{_ds}.py', ['model.backbone']),
-            f'fusion/std-mi_{_ds}.py': (f'gswin_itc-mlm-itm-otri_{_ds}.py', _STD_MI),
+            f'fusion/std-mi_{_ds}.py': (f'gswin_itc-mlm-itm-triplet_{_ds}.py', _STD_MI),
         }
     )
 for _bb in ('vit', 'swin', 'gcvit', 'swin-gswin-layout', 'gcvit-gswin-layout'):
-    INTENDED[f'backbones/{_bb}_itc-mlm-itm-otri_rsitmd.py'] = ('gswin_itc-mlm-itm-otri_rsitmd.py', ['model.backbone'])
+    INTENDED[f'backbones/{_bb}_itc-mlm-itm-triplet_rsitmd.py'] = (
+        'gswin_itc-mlm-itm-triplet_rsitmd.py',
+        ['model.backbone'],
+    )
 
 
 def _flatten(node, prefix='') -> dict:
@@ -367,9 +372,9 @@ def test_dataset_definitions_read_the_real_annotations(name):
 
 def test_table_vii_compares_the_standard_swin_and_gcvit():
     # the standard models at their usual depths (DESIGN §2.2), not Gswin's 1-1-3-1 layout
-    swin = Config.fromfile(str(CONFIGS / 'ablations/backbones/swin_itc-mlm-itm-otri_rsitmd.py')).model.backbone
+    swin = Config.fromfile(str(CONFIGS / 'ablations/backbones/swin_itc-mlm-itm-triplet_rsitmd.py')).model.backbone
     assert (swin.type, tuple(swin.depths), swin.window_size, swin.embed_dim) == ('Swin', (2, 2, 6, 2), 8, 96)
-    gcvit = Config.fromfile(str(CONFIGS / 'ablations/backbones/gcvit_itc-mlm-itm-otri_rsitmd.py')).model.backbone
+    gcvit = Config.fromfile(str(CONFIGS / 'ablations/backbones/gcvit_itc-mlm-itm-triplet_rsitmd.py')).model.backbone
     assert (gcvit.type, tuple(gcvit.depths), gcvit.embed_dim) == ('GCViT', (2, 2, 6, 2), 64)
 
 

@@ -4,6 +4,8 @@ resume past a torn file, a full disk reported in one line."""
 from __future__ import annotations
 
 import errno
+import hashlib
+import inspect
 import os
 import resource
 import signal
@@ -43,7 +45,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
         def __exit__(self, *exc):
             self.f.close()
 
-    monkeypatch.setattr('rsretrieval.utils.checkpoint.open', FullDisk, raising=False)
+    monkeypatch.setattr('rsretrieval.utils.atomic_files.open', FullDisk, raising=False)
     with pytest.raises(CheckpointWriteError) as info:
         atomic_write(target, b'x' * 10_000)
     message = str(info.value)
@@ -53,23 +55,64 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ['epoch_1.pth']
 
 
-def test_mmengine_saves_go_through_the_atomic_backend(tmp_path, monkeypatch):
+def test_mmengine_saves_are_atomic_inside_the_block_and_plain_outside(tmp_path, monkeypatch):
+    from mmengine.fileio import LocalBackend, get_file_backend
     from mmengine.runner.checkpoint import save_checkpoint
 
-    import rsretrieval.engine  # noqa: F401  (installs the backend)
+    from rsretrieval.engine import AtomicLocalBackend, atomic_local_saves
 
     renames = []
     real = os.replace
     monkeypatch.setattr(os, 'replace', lambda a, b: renames.append(b) or real(a, b))
-    save_checkpoint({'state_dict': {'w': torch.ones(3)}}, str(tmp_path / 'x.pth'))
-    assert renames == [tmp_path / 'x.pth']
+    cached = get_file_backend(str(tmp_path), enable_singleton=True)  # mmengine caches it per prefix
+    with atomic_local_saves():
+        assert isinstance(get_file_backend(str(tmp_path), enable_singleton=True), AtomicLocalBackend)
+        with atomic_local_saves():  # nested: still atomic, and restored to atomic
+            save_checkpoint({'state_dict': {'w': torch.ones(3)}}, str(tmp_path / 'x.pth'))
+        save_checkpoint({'state_dict': {'w': torch.ones(3)}}, str(tmp_path / 'y.pth'))
+    assert renames == [tmp_path / 'x.pth', tmp_path / 'y.pth']
     assert torch.load(tmp_path / 'x.pth', weights_only=True)['state_dict']['w'].sum() == 3
+    assert type(get_file_backend(str(tmp_path))) is LocalBackend  # mmengine's own again
+    assert get_file_backend(str(tmp_path), enable_singleton=True) is cached
+    save_checkpoint({'state_dict': {}}, str(tmp_path / 'z.pth'))
+    assert renames == [tmp_path / 'x.pth', tmp_path / 'y.pth']
+
+
+def test_the_atomic_hook_has_its_own_name_and_checkpoint_hook_stays_mmengines():
+    from mmengine.hooks import CheckpointHook
+
+    from rsretrieval.engine import AtomicCheckpointHook
+    from rsretrieval.registry import HOOKS
+
+    assert HOOKS.get('AtomicCheckpointHook') is AtomicCheckpointHook
+    assert 'CheckpointHook' not in HOOKS.module_dict
+    assert type(HOOKS.build(dict(type='CheckpointHook', interval=1))) is CheckpointHook
+
+
+# mmengine 0.10.7's source of the CheckpointHook methods AtomicCheckpointHook builds on:
+# _save_checkpoint_with_step is copied (reordered), _save_best_checkpoint is wrapped and relies
+# on its removals going through self.file_backend
+MMENGINE_SOURCES = {
+    '_save_checkpoint_with_step': 'cdbc1b54c7c88d9525ab025a9d51a3d3be6e6e36396c0f1151ecf51281fd3482',
+    '_save_best_checkpoint': '8e1e477297ea08d7125b641c662fc44f5023556b72059986b043b4f147e03f26',
+}
+
+
+@pytest.mark.parametrize('method', sorted(MMENGINE_SOURCES))
+def test_the_mmengine_methods_the_atomic_hook_builds_on_are_unchanged(method):
+    from mmengine.hooks import CheckpointHook
+
+    digest = hashlib.sha256(inspect.getsource(getattr(CheckpointHook, method)).encode()).hexdigest()
+    assert digest == MMENGINE_SOURCES[method], (
+        f'mmengine.hooks.CheckpointHook.{method} changed in the installed mmengine: re-check '
+        f'rsretrieval/engine/hooks/atomic_checkpoint_hook.py against its new source, then record {digest} here'
+    )
 
 
 # ------------------------------------------------------------------------- best checkpoint
 def test_the_new_best_is_written_before_the_old_one_is_removed(tmp_path, demo_root):
     cfg = tiny_runner_cfg(str(tmp_path), str(demo_root), max_epochs=1)
-    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook', interval=1, save_best='mR', rule='greater')
+    cfg['default_hooks']['checkpoint'] = dict(type='AtomicCheckpointHook', interval=1, save_best='mR', rule='greater')
     runner = Runner.from_cfg(cfg)
     runner.train()
     hook = next(h for h in runner.hooks if type(h).__name__ == 'AtomicCheckpointHook')
@@ -122,7 +165,7 @@ def test_a_full_disk_stops_training_in_one_line_and_resume_still_works(tmp_path,
     assert proc.returncode == 1, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if 'error:' in line]
     assert len(errors) == 1 and 'could not write' in errors[0] and 'epoch_2.pth' in errors[0]
-    assert 'bytes' in errors[0] and 'earlier checkpoints are intact' in errors[0]
+    assert 'bytes' in errors[0] and 'nothing written before was changed' in errors[0]
     assert _loadable(first) and _loadable(best)  # the previous periodic and best checkpoints
     assert (work / 'last_checkpoint').read_text().strip() == str(first)
     assert not list(work.glob('.*.tmp-*'))  # the temporary file is gone
@@ -149,7 +192,7 @@ def test_resume_passes_over_a_torn_newest_checkpoint(tmp_path, demo_root):
 
 SLOW_SAVE = """
 import os, runpy, sys, time, types
-import rsretrieval.utils.checkpoint as c
+import rsretrieval.utils.atomic_files as c
 real = os.replace
 def slow_replace(src, dst):
     if str(dst).endswith('epoch_2.pth'):

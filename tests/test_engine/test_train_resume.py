@@ -45,7 +45,7 @@ def test_resume_continues_from_saved_iteration(tmp_path, demo_root):
     # 24 train images x 5 captions = 120 pairs, batch 8 -> 15 iterations per epoch.
     cfg = tiny_runner_cfg(str(tmp_path), str(demo_root), max_epochs=2)
     cfg['train_cfg'] = dict(type='IterBasedTrainLoop', max_iters=10, val_interval=100)
-    cfg['default_hooks']['checkpoint'] = dict(type='CheckpointHook', interval=4, by_epoch=False)
+    cfg['default_hooks']['checkpoint'] = dict(type='AtomicCheckpointHook', interval=4, by_epoch=False)
     cfg['log_processor'] = dict(by_epoch=False)
     first = Runner.from_cfg(cfg)
     first.register_hook(_StopAt(6))

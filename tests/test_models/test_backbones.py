@@ -46,6 +46,52 @@ def test_output_contract(cfg, size, tokens, width):
     assert out.shape == (2, 1 + tokens, width) and model.out_channels == width
 
 
+def test_a_configuration_is_the_timm_wrapper_with_its_defaults():
+    from rsretrieval.models.backbones.vit import VIT_B16_256
+
+    small = dict(img_size=64, embed_dim=32, depth=1, num_heads=2)
+    vit = _build(dict(type='ViT', **small))
+    generic = _build(
+        dict(type='TimmBackbone', model_name='vit_base_patch16_224', layout='tokens', **{**VIT_B16_256, **small})
+    )
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(vit(x), generic(x))
+    assert list(vit.state_dict()) == list(generic.state_dict())
+
+
+@pytest.mark.parametrize(
+    'prefix_tokens, global_token',
+    [(dict(reg_tokens=2), 'class'), (dict(class_token=False, reg_tokens=1, global_pool='avg'), 'mean')],
+    ids=['class-and-registers', 'registers-only'],
+)
+def test_tokens_layout_keeps_the_class_token_and_drops_registers(prefix_tokens, global_token):
+    cfg = dict(type='TimmBackbone', model_name='vit_tiny_patch16_224', layout='tokens', img_size=32, depth=1)
+    model = _build(dict(cfg, **prefix_tokens))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        feats, out = model.model.forward_features(x), model(x)
+    patches = feats[:, model.model.num_prefix_tokens :]  # (B, 4, 192)
+    assert out.shape == (2, 1 + 4, 192) and torch.equal(out[:, 1:], patches)
+    expected = feats[:, 0] if global_token == 'class' else patches.mean(1)
+    assert torch.equal(out[:, 0], expected)
+
+
+def test_feature_map_layouts_put_the_mean_first_then_positions_row_major():
+    model = _build(dict(type='TimmBackbone', model_name='convnext_atto', layout='nchw', depths=(1, 1, 1, 1)))
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        feats, out = model.model.forward_features(x), model(x)  # (B, D, 2, 3), (B, 1 + 6, D)
+    assert out.shape == (2, 1 + 6, model.out_channels)
+    assert torch.equal(out[:, 1 + 4], feats[:, :, 1, 1])  # row 1, column 1
+    assert torch.allclose(out[:, 0], feats.mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_unknown_layout_is_refused():
+    with pytest.raises(ValueError, match="layout must be one of .*got 'nhcw'"):
+        BACKBONES.build(dict(type='TimmBackbone', model_name='convnext_atto', layout='nhcw'))
+
+
 def test_invalid_size_states_the_rule():
     with pytest.raises(ValueError, match=r'multiples of patch_size \* window_size \* 2\^\(stages-1\) = 4 \* 8 \* 8'):
         Gswin(img_size=224)
@@ -186,14 +232,14 @@ def test_partial_checkpoint_is_an_error(tmp_path):
     donor = {k: torch.full_like(v, 0.5) for k, v in gswin.state_dict().items() if k.startswith('patch_embed')}
     torch.save(donor, tmp_path / 'swin_like.pth')
     target = _build(dict(TINY_GSWIN, pretrained=str(tmp_path / 'swin_like.pth')))
-    with pytest.raises(WeightLoadError, match=r'fills 2 of the \d+ tensors it must fill'):
+    with pytest.raises(WeightLoadError, match=r"holds 2 tensors .*; \d+ of the model's \d+ tensors missing"):
         target.init_weights()
 
 
 def test_timm_swin_t_checkpoint_maps_onto_gswin(tmp_path):
     """Swin-T (window 8) weights fill Gswin's shared parts; GWG and cross-attention are new."""
     from rsretrieval.models.backbones.gswin import swin_to_gswin
-    from rsretrieval.utils import load_weights
+    from rsretrieval.weights.pretrained import load_weights
 
     swin = _build(dict(type='Swin', embed_dim=16, num_heads=(1, 2, 2, 4)))
     torch.save(swin.model.state_dict(), tmp_path / 'swin_t.pth')

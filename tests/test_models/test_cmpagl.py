@@ -111,21 +111,56 @@ def test_inference_never_runs_the_fusion_encoder():
 
 def test_momentum_encoders_and_queue():
     model = _model()
+    pre = model.pre_alignment
     param_ids = {id(p) for p in model.parameters()}
-    assert not any(id(b) in param_ids for b in model.momentum_image.buffers())
-    assert not any(n.startswith(('momentum', 'queue')) for n, _ in model.named_parameters())
+    assert not any(id(b) in param_ids for b in pre.momentum_image.buffers())
+    assert not any(n.startswith(('pre_alignment.momentum', 'pre_alignment.queue')) for n, _ in model.named_parameters())
+    # the encoders are the model's submodules only, not the component's
+    assert not any(m is model.backbone or m is model.text_encoder for m in pre.modules())
     state = model.state_dict()
-    assert 'momentum_image.module.0.patch_embed.weight' in state and 'queue.img' in state
-    before = model.momentum_image.module[0].patch_embed.weight.clone()
+    assert 'pre_alignment.momentum_image.module.0.patch_embed.weight' in state and 'pre_alignment.queue.img' in state
+    before = pre.momentum_image.module[0].patch_embed.weight.clone()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     data = model.data_preprocessor(_batch(), True)
     for _ in range(2):  # the EMA step at the start of step 2 sees step 1's update
         opt.zero_grad()
         sum(model.loss(data['inputs'], data['data_samples']).values()).backward()
         opt.step()
-    after = model.momentum_image.module[0].patch_embed.weight
+    after = pre.momentum_image.module[0].patch_embed.weight
     assert not torch.equal(before, after)
-    assert int(model.queue.ptr) == 8 and (model.queue.ids[:8] >= 0).all()
+    assert int(pre.queue.ptr) == 8 and (pre.queue.ids[:8] >= 0).all()
+
+
+def _flat_layout(state: dict) -> dict:
+    """A state dict with the pre-alignment's parts at the model's top level (``itc_loss.temp``, ``queue.img``)."""
+    return {k.removeprefix('pre_alignment.'): v for k, v in state.items()}
+
+
+def test_a_checkpoint_in_the_flat_layout_loads_every_tensor(tmp_path):
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from rsretrieval.utils import load_model_weights
+
+    trained = _model()
+    with torch.no_grad():
+        trained.pre_alignment.itc_loss.temp.fill_(0.05)
+        trained.pre_alignment.queue.ptr.fill_(3)
+        trained.pre_alignment.momentum_text.module[1].weight.add_(1.0)
+    state = trained.state_dict()
+    flat = _flat_layout(state)
+    assert {'itc_loss.temp', 'queue.ptr', 'momentum_text.module.1.weight'} <= set(flat)
+    torch.save({'state_dict': flat, 'meta': {}}, tmp_path / 'flat.pth')
+    for load in (
+        lambda m: m.load_state_dict(flat, strict=True),
+        lambda m: load_checkpoint(m, str(tmp_path / 'flat.pth'), map_location='cpu', strict=True),  # resume
+        lambda m: load_model_weights(m, tmp_path / 'flat.pth'),  # tools/test.py, exact
+    ):
+        torch.manual_seed(1)
+        model = MODELS.build(tiny_cmpagl())
+        load(model)
+        loaded = model.state_dict()
+        assert list(loaded) == list(state)
+        assert all(torch.equal(loaded[k], v) for k, v in state.items())
 
 
 def test_queue_wraps_around_uneven_batches_and_must_hold_one():

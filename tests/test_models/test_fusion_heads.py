@@ -36,6 +36,6 @@ def test_mlm_head_stays_random_without_one(tmp_path):
 
 
 def test_packaged_minilm_has_no_mlm_head():
-    from rsretrieval.utils import read_pretrained_tensors, resolve_pretrained
+    from rsretrieval.weights.pretrained import read_pretrained_tensors, resolve_pretrained
 
     assert read_pretrained_tensors(resolve_pretrained('minilm-l6'), 'cls.predictions.') == {}

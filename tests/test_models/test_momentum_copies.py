@@ -6,16 +6,16 @@ from helpers import TINY_BERT, tiny_cmpagl
 from mmengine.runner.checkpoint import load_checkpoint
 from transformers import BertConfig, BertModel
 
-from rsretrieval.models.retrievers.cmpagl import MOMENTUM_SOURCES
+from rsretrieval.models.retrievers.pre_alignment import MOMENTUM_COPIES
 from rsretrieval.registry import BACKBONES, MODELS
 
 
 def _momentum_mismatches(model) -> list[str]:
     """Names of momentum tensors that differ from the tensor they copy."""
     bad = []
-    for name, sources in MOMENTUM_SOURCES.items():
-        copy = getattr(model, name).module
-        for i, source in enumerate(sources):
+    for name, tower in MOMENTUM_COPIES.items():
+        copy = getattr(model.pre_alignment, name).module
+        for i, source in enumerate(model.towers[tower]):
             copied = copy[i].state_dict()
             for key, value in getattr(model, source).state_dict().items():
                 if not torch.equal(copied[key], value):
@@ -48,7 +48,7 @@ def test_pretrained_backbone_and_text_encoder_reach_the_momentum_copies(tmp_path
     assert _momentum_mismatches(model) == []
     text_weights = BertModel.from_pretrained(tmp_path / 'tiny_bert').state_dict()
     assert torch.equal(
-        model.momentum_text.module[0].bert.embeddings.word_embeddings.weight,
+        model.pre_alignment.momentum_text.module[0].bert.embeddings.word_embeddings.weight,
         text_weights['embeddings.word_embeddings.weight'],
     )
 
@@ -56,7 +56,7 @@ def test_pretrained_backbone_and_text_encoder_reach_the_momentum_copies(tmp_path
 def test_a_checkpoint_without_momentum_copies_fills_them_from_its_encoders(tmp_path):
     torch.manual_seed(0)
     source = MODELS.build(tiny_cmpagl(queue_size=0))  # no momentum encoders in its state dict
-    assert not any(k.startswith('momentum_') for k in source.state_dict())
+    assert not any('momentum_' in k for k in source.state_dict())
     torch.save({'state_dict': source.state_dict(), 'meta': {}}, tmp_path / 'no_momentum.pth')
     torch.manual_seed(1)
     model = MODELS.build(tiny_cmpagl())
@@ -76,14 +76,13 @@ def test_a_checkpoint_with_momentum_copies_restores_them_as_saved(tmp_path):
     trained = MODELS.build(tiny_cmpagl())
     trained.init_weights()
     with torch.no_grad():
-        trained.momentum_image.module[0].patch_embed.weight.add_(1.0)  # an EMA state of its own
+        trained.pre_alignment.momentum_image.module[0].patch_embed.weight.add_(1.0)  # an EMA state of its own
     state = trained.state_dict()
     torch.manual_seed(1)
     model = MODELS.build(tiny_cmpagl())
     model.load_state_dict(state, strict=True)
-    assert torch.equal(
-        model.momentum_image.module[0].patch_embed.weight, state['momentum_image.module.0.patch_embed.weight']
-    )
+    key = 'pre_alignment.momentum_image.module.0.patch_embed.weight'
+    assert torch.equal(model.pre_alignment.momentum_image.module[0].patch_embed.weight, state[key])
     assert _momentum_mismatches(model) == ['momentum_image.0.patch_embed.weight']
 
 

@@ -19,7 +19,7 @@ open_clip = pytest.importorskip('open_clip')
 
 from rsretrieval.models.utils.open_clip_weights import (  # noqa: E402
     build_open_clip,
-    main,
+    describe_open_clip_checkpoint,
     matching_architectures,
     read_open_clip_state_dict,
 )
@@ -170,7 +170,7 @@ def test_state_dict_is_open_clips_and_round_trips(tmp_path):
     ref = build_open_clip('ViT-B-32', TINY)
     assert set(model.state_dict()) == set(ref.state_dict())  # open_clip's names
     with torch.no_grad():
-        model.itc_loss.temp.fill_(0.0123)
+        model.pre_alignment.itc_loss.temp.fill_(0.0123)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, tmp_path / 'ft.pth')
     # a fine-tuned checkpoint loads into open_clip as it is, with its trained temperature
     ref.load_state_dict(torch.load(tmp_path / 'ft.pth', weights_only=True)['state_dict'], strict=True)
@@ -178,7 +178,7 @@ def test_state_dict_is_open_clips_and_round_trips(tmp_path):
     # and back into the model: every tensor, the temperature to the bit
     other = MODELS.build(_clip_cfg())
     load_model_weights(other, tmp_path / 'ft.pth')
-    assert other.itc_loss.temp.item() == model.itc_loss.temp.item()
+    assert other.pre_alignment.itc_loss.temp.item() == model.pre_alignment.itc_loss.temp.item()
     for key, value in model.state_dict().items():
         assert torch.equal(value, other.state_dict()[key]), key
 
@@ -287,13 +287,42 @@ def test_fine_tuning_losses_train_clips_own_towers_and_temperature():
     losses = model.loss(data['inputs'], data['data_samples'])
     assert set(losses) == {'loss_itc', 'loss_triplet'}
     sum(losses.values()).backward()
-    assert model.itc_loss.temp.grad is not None
+    assert model.pre_alignment.itc_loss.temp.grad is not None
     assert model.backbone.visual.proj.grad is not None and model.text_encoder.text_projection.grad is not None
-    assert int(model.queue.ptr) == 4
+    assert int(model.pre_alignment.queue.ptr) == 4
     assert isinstance(model.image_proj, torch.nn.Identity)  # no projection on top of CLIP's
     # the momentum copies start as the encoders they follow
     src = model.backbone.visual.proj
-    assert torch.equal(model.momentum_image.module[0].visual.proj, src.detach())
+    assert torch.equal(model.pre_alignment.momentum_image.module[0].visual.proj, src.detach())
+
+
+def test_clip_is_a_joint_embedding_retriever_beside_cmpagl():
+    from rsretrieval.models.retrievers import CMPAGL, JointEmbeddingRetriever
+
+    model = MODELS.build(_clip_cfg(queue_size=8))
+    assert isinstance(model, JointEmbeddingRetriever) and not isinstance(model, CMPAGL)
+    assert model.embed_dim == 16 and not any(p.numel() for p in model.image_proj.parameters())
+    with pytest.raises(NotImplementedError, match='CLIPRetriever has no match head'):
+        model.encode_image_for_matching(torch.zeros(1, 3, 32, 32))
+
+
+def test_a_clip_checkpoint_with_its_queue_in_the_flat_layout_loads(tmp_path):
+    torch.manual_seed(0)
+    trained = MODELS.build(_clip_cfg(queue_size=8, distill_alpha=0.2))
+    trained.init_weights()
+    with torch.no_grad():
+        trained.pre_alignment.queue.ptr.fill_(5)
+        trained.pre_alignment.momentum_image.module[0].visual.proj.add_(1.0)
+    state = trained.state_dict()
+    assert 'logit_scale' in state and 'visual.proj' in state  # open_clip's layout, with the component's keys
+    flat = {k.removeprefix('pre_alignment.'): v for k, v in state.items()}
+    assert {'queue.ptr', 'momentum_image.module.0.visual.proj'} <= set(flat)
+    torch.save({'state_dict': flat, 'meta': {}}, tmp_path / 'flat.pth')
+    torch.manual_seed(1)
+    model = MODELS.build(_clip_cfg(queue_size=8, distill_alpha=0.2))
+    load_model_weights(model, tmp_path / 'flat.pth')
+    loaded = model.state_dict()
+    assert list(loaded) == list(state) and all(torch.equal(loaded[k], v) for k, v in state.items())
 
 
 def test_a_clip_tower_pairs_with_bert_or_a_timm_backbone():
@@ -353,14 +382,12 @@ def test_zero_shot_evaluation_runs_through_the_runner_with_smr_offline(tmp_path,
     assert not attempts
 
 
-def test_inspect_names_the_architecture(tmp_path, capsys):
+def test_describing_a_checkpoint_names_the_architecture(tmp_path):
     state = build_open_clip('ViT-B-32', TINY).state_dict()  # logit scale 1 / 0.07
     torch.save({'state_dict': {f'module.{k}': v for k, v in state.items()}}, tmp_path / 'c.pt')
-    main(['inspect', str(tmp_path / 'c.pt')])
-    out = capsys.readouterr().out
+    out = describe_open_clip_checkpoint(tmp_path / 'c.pt')
     assert 'ViT (width 32, 2 layers, patch 8, 32 px, embed 16)' in out and 'logit scale: 14.29' in out
-    main(['convert', str(tmp_path / 'c.pt'), str(tmp_path / 'plain.pt')])
-    assert not any(k.startswith('module.') for k in torch.load(tmp_path / 'plain.pt', weights_only=True))
+    assert out.startswith(f'{tmp_path / "c.pt"}: {len(state)} tensors')
 
 
 # --------------------------------------------------------------------------- configs
@@ -400,7 +427,7 @@ def test_cmpagl_with_a_clip_image_tower_changes_only_the_backbone_and_what_the_c
     from mmengine.config import Config
 
     clip = Config.fromfile(str(REPO / 'configs/clip/cmpagl_remoteclip-vit-b-32-image_rsitmd.py')).to_dict()
-    gswin = Config.fromfile(str(REPO / 'configs/ablations/components/gswin_itc-mlm-itm-otri_rsitmd.py')).to_dict()
+    gswin = Config.fromfile(str(REPO / 'configs/ablations/components/gswin_itc-mlm-itm-triplet_rsitmd.py')).to_dict()
     a, b = _leaves(clip), _leaves(gswin)
     changed = {k for k in a.keys() | b.keys() if a.get(k, KeyError) != b.get(k, KeyError)}
     loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')

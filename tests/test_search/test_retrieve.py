@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -160,6 +161,40 @@ def test_search_grid_png_has_the_expected_size(tmp_path, demo_root, tiny):
     _retrieve('search', index_dir, 'planes', 'a river', '--topk', '5', '--grid', grid)
     with Image.open(grid) as image:
         assert image.size == (5 * 160, 2 * (160 + 3 * 18))
+
+
+def test_the_subcommands_are_one_table():
+    from rsretrieval.search.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    for command in COMMANDS:
+        args = parser.parse_args(_minimal_args(command.name))
+        assert args.subcommand is command
+    proc = subprocess.run([sys.executable, 'tools/retrieve.py'], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == 'rsretrieval-retrieve: error: choose a command: index, search, search-image, serve'
+
+
+def _minimal_args(name: str) -> list[str]:
+    return {
+        'index': ['index', 'c.py', 'k.pth', 'images', 'index_dir'],
+        'search': ['search', 'index_dir', 'a query'],
+        'search-image': ['search-image', 'c.py', 'k.pth', 'a.png', '--captions', 'c.txt'],
+        'serve': ['serve', 'index_dir'],
+    }[name]
+
+
+def test_importing_the_commands_leaves_the_environment_alone():
+    code = (
+        'import os\n'
+        'import cv2, torch\n'  # their own changes (cv2 extends LD_LIBRARY_PATH) are not the library's
+        'before = dict(os.environ)\n'
+        'import rsretrieval.search.commands, rsretrieval.search.cli, rsretrieval.weights.cli\n'
+        'assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ('HF_HUB_OFFLINE', 'RSRETRIEVAL_OFFLINE')}
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_console_entry_point_is_installed():

@@ -21,6 +21,7 @@ from PIL import Image
 from rsretrieval.search import ArchiveIndex
 from rsretrieval.search import cli as search_cli
 from rsretrieval.search import server as search_server
+from rsretrieval.search.choices import ann_kind, is_loopback
 from rsretrieval.search.cli import main
 
 CONFIG = str(REPO / 'configs' / 'cmpagl_demo.py')
@@ -282,8 +283,16 @@ def test_serve_names_the_extra_to_install_when_fastapi_is_missing(tmp_path, caps
 
 
 def test_loopback_hosts():
-    assert search_cli.is_loopback('127.0.0.1') and search_cli.is_loopback('localhost')
-    assert search_cli.is_loopback('::1') and search_cli.is_loopback('127.0.0.2')
-    assert not search_cli.is_loopback('0.0.0.0') and not search_cli.is_loopback('192.168.1.4')
+    assert is_loopback('127.0.0.1') and is_loopback('localhost')
+    assert is_loopback('::1') and is_loopback('127.0.0.2')
+    assert not is_loopback('0.0.0.0') and not is_loopback('192.168.1.4')
     assert search_server.allowed_hosts_for('0.0.0.0') is None
     assert set(search_server.allowed_hosts_for('127.0.0.1')) == {'localhost', '127.0.0.1', '[::1]'}
+
+
+def test_ann_auto_builds_hnsw_from_the_threshold_only():
+    from rsretrieval.search.choices import ANN_AUTO_THRESHOLD
+
+    assert ann_kind('auto', ANN_AUTO_THRESHOLD - 1) == 'none'
+    assert ann_kind('auto', ANN_AUTO_THRESHOLD) == 'hnsw'
+    assert ann_kind('flat', 10) == 'flat'

@@ -1,14 +1,17 @@
 import csv
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from rsretrieval.evaluation import save_similarity
+from rsretrieval.analysis import rerank_study_figures
+from rsretrieval.analysis.rerank_study import grid_values, rows_at, run_study
+from rsretrieval.evaluation import recall_at_k, save_similarity
+from rsretrieval.rerankers import MR, SMR
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,19 +25,11 @@ def _tiny_study_inputs(n_img=8):
     return sims, img2txt, txt2img
 
 
-@pytest.fixture(scope='module')
-def study():
-    spec = importlib.util.spec_from_file_location('rerank_study', REPO / 'tools' / 'analysis_tools' / 'rerank_study.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('figure', ['fig6a', 'fig6b'])
-def test_legend_is_outside_the_axes(study, figure):
+def test_legend_is_outside_the_axes(figure):
     sims, img2txt, txt2img = _tiny_study_inputs()
-    rows, raw = study.run_study(sims, img2txt, txt2img, [5], study.grid_values(0.5, 2.0, 0.5))
-    fig = getattr(study, figure)(rows, raw, 5)
+    rows, raw = run_study(sims, img2txt, txt2img, [5], grid_values(0.5, 2.0, 0.5))
+    fig = getattr(rerank_study_figures, figure)(rows, raw, 5)
     fig.draw_without_rendering()  # runs the constrained layout
     (ax,) = fig.axes
     legend = ax.get_legend()
@@ -64,3 +59,21 @@ def test_rerank_study_writes_the_grid_and_the_plots(tmp_path):
         with Image.open(tmp_path / 'study' / name) as im:
             assert im.size == (1080, 540)  # 9 x 4.5 in at 120 dpi
     assert 'best SMR' in proc.stdout and 'paper default' not in proc.stdout  # (0.9, 1.9) is not in this grid
+
+
+@pytest.mark.parametrize(
+    ('method', 'p2', 'reranker'),
+    [
+        ('SMR', 1.5, SMR(topk=5, gamma1=0.7, gamma2=1.5)),
+        ('SMR w/o sim', 1.5, SMR(topk=5, gamma1=0.7, gamma2=1.5, multiply_sim=False)),
+        ('SMR gamma2=0', 0.0, SMR(topk=5, gamma1=0.7, gamma2=0.0)),
+        ('MR', 1.5, MR(topk=5, wp1=0.7, wp2=1.5, min_candidates=1)),
+    ],
+)
+def test_a_study_row_is_the_recall_of_that_reranker_on_its_own(method, p2, reranker):
+    sims, img2txt, txt2img = _tiny_study_inputs()
+    rows, _ = run_study(sims, img2txt, txt2img, [5], [0.5, 0.7, 1.5])
+    (row,) = rows_at(rows, method, 0.7, p2)
+    i2t, t2i = reranker(torch.as_tensor(sims))
+    expected = recall_at_k(i2t, t2i, img2txt, txt2img)
+    assert {key: row[key] for key in expected} == expected

@@ -47,6 +47,27 @@ def test_missing_inputs_are_reported_before_the_slow_imports(args, message):
     assert elapsed < 5.0  # before torch and the models load (~5-10 s)
 
 
+def test_rerank_names_are_the_registered_rerankers_in_any_case():
+    from rsretrieval.cli import reranker_type
+
+    assert [reranker_type(name) for name in ('smr', 'SMR', 'Mr', 'none', 'ITM', 'itmrerank')] == [
+        'SMR',
+        'SMR',
+        'MR',
+        'NoRerank',
+        'ITMRerank',
+        'ITMRerank',
+    ]
+
+
+def test_an_unknown_reranker_lists_the_registered_ones(tmp_path):
+    ckpt = tmp_path / 'x.pth'
+    torch.save({'state_dict': {}}, ckpt)
+    line, _ = _fail('tools/test.py', 'configs/cmpagl_demo.py', str(ckpt), '--rerank', 'smrr')
+    assert "unknown reranker 'smrr'" in line
+    assert all(name in line for name in ('ITMRerank', 'MR', 'NoRerank', 'SMR'))
+
+
 def test_a_checkpoint_cut_short_is_called_incomplete(tmp_path):
     ckpt = tmp_path / 'torn.pth'
     torch.save({'state_dict': {'w': torch.zeros(1000)}}, ckpt)

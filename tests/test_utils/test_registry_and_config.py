@@ -6,7 +6,8 @@ from conftest import REPO
 from mmengine.config import Config
 
 from rsretrieval.registry import BACKBONES, DATASETS, LOSSES, METRICS, MODELS, RERANKERS, TEXT_ENCODERS
-from rsretrieval.utils import load_checkpoint_file, merge_cfg_options, resolve_pretrained
+from rsretrieval.utils import load_checkpoint_file, merge_cfg_options
+from rsretrieval.weights.pretrained import resolve_pretrained
 
 
 def test_unknown_type_lists_registered_names():

@@ -46,7 +46,7 @@ def tiny_bert_base_layout(tmp_path_factory) -> dict[str, bytes]:
     import torch
     from transformers import BertConfig, BertForPreTraining
 
-    from rsretrieval.utils import resolve_pretrained
+    from rsretrieval.weights.pretrained import resolve_pretrained
 
     config = BertConfig(hidden_size=32, num_hidden_layers=12, num_attention_heads=2, intermediate_size=64)
     torch.manual_seed(0)

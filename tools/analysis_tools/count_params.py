@@ -28,7 +28,7 @@ def _drop_pretrained(node) -> None:
     stays 384 wide); one that does not leaves the ``BertConfig`` defaults,
     which are bert-base-uncased's.
     """
-    from rsretrieval.utils import resolve_pretrained
+    from rsretrieval.weights.pretrained import resolve_pretrained
 
     if isinstance(node, dict):
         if node.get('pretrained'):

@@ -39,7 +39,7 @@ def parse_args() -> argparse.Namespace:
         default='best',
         help='test the best validation checkpoint (default) or the last one',
     )
-    parser.add_argument('--rerank', choices=['none', 'mr', 'smr', 'itm'], help='as tools/test.py --rerank')
+    parser.add_argument('--rerank', metavar='NAME', help='any registered reranker, as tools/test.py --rerank')
     parser.add_argument('--rerank-options', nargs='+', default=[], help='as tools/test.py --rerank-options')
     parser.add_argument('--cfg-options', nargs='+', default=[], help='passed to training and testing')
     args = parser.parse_args()

@@ -1,3 +1,3 @@
 # Table III, "Gswin + ITM": without the optimized triplet loss (ITC + ITM + MLM).
-_base_ = ['gswin_itc-mlm-itm-otri_rsicd.py']
+_base_ = ['gswin_itc-mlm-itm-triplet_rsicd.py']
 model = dict(triplet=None)

@@ -1,3 +1,3 @@
 # Table IV, "Gswin + ITM": without the optimized triplet loss (ITC + ITM + MLM).
-_base_ = ['gswin_itc-mlm-itm-otri_rsitmd.py']
+_base_ = ['gswin_itc-mlm-itm-triplet_rsitmd.py']
 model = dict(triplet=None)

@@ -4,7 +4,7 @@
 # (image, caption) pair. ITM negatives are drawn as in the parent (softmax over in-batch
 # embedding similarity); with no alignment loss the projections stay as initialised (frozen),
 # so the draw is close to uniform. Parent: the PA-MI model.
-_base_ = ['../components/gswin_itc-mlm-itm-otri_rsicd.py']
+_base_ = ['../components/gswin_itc-mlm-itm-triplet_rsicd.py']
 model = dict(
     fusion_head=dict(_delete_=True, type='StandardFusion', pretrained=_base_.text_weights, num_layers=6),
     itc=None,

@@ -1,33 +1,34 @@
-"""A timm ConvNeXt as an rsretrieval image encoder."""
+"""A timm ConvNeXt as an rsretrieval image encoder: a configuration of :class:`TimmBackbone`."""
 
 from __future__ import annotations
 
 import os
 
-import torch
-from mmengine.model import BaseModule
-from timm.models.convnext import ConvNeXt
-
+from rsretrieval.models.backbones import TimmBackbone
 from rsretrieval.registry import BACKBONES
-from rsretrieval.utils import load_weights
 
 
 @BACKBONES.register_module()
-class ConvNeXtBackbone(BaseModule):
+class ConvNeXtBackbone(TimmBackbone):
     """ConvNeXt (Liu et al., 2022) honouring the backbone contract of rsretrieval.
 
     The contract: ``forward(images)`` maps ``(B, 3, H, W)`` to tokens
     ``(B, 1 + N, D)`` with a global token first, and ``out_channels`` is ``D``.
-    Here the ``N = (H / 32) * (W / 32)`` tokens are the positions of the last
-    stage's feature map and the global token is their mean.
+    :class:`TimmBackbone` keeps it for any timm model once told what
+    ``forward_features`` returns: ConvNeXt returns a ``(B, D, H/32, W/32)`` map
+    (``layout='nchw'``), so the ``N = (H / 32) * (W / 32)`` tokens are its
+    positions and the global token is their mean. This class only names the
+    model and checks its arguments; the same backbone is
+    ``dict(type='TimmBackbone', model_name='convnext_tiny', layout='nchw', ...)``.
 
     Args:
         depths: Blocks per stage.
         dims: Channels per stage; ``D = dims[-1]``.
         drop_path_rate: Stochastic depth rate.
-        pretrained: Local timm ConvNeXt checkpoint (``.pth`` or ``.safetensors``),
-            loaded in :meth:`init_weights` with missing and unexpected keys
-            reported; nothing is downloaded.
+        pretrained: Weights loaded by :meth:`init_weights`: a name known to
+            rsretrieval's weight zoo or a local timm ConvNeXt checkpoint
+            (``.pth`` or ``.safetensors``); a tensor it does not fill is an
+            error, and nothing is downloaded.
         init_cfg: mmengine initialisation config.
     """
 
@@ -39,24 +40,8 @@ class ConvNeXtBackbone(BaseModule):
         pretrained: str | os.PathLike | None = None,
         init_cfg: dict | None = None,
     ) -> None:
-        super().__init__(init_cfg=init_cfg)
         if len(depths) != len(dims):
             raise ValueError(f'depths and dims need one entry per stage, got {depths} and {dims}')
-        self.model = ConvNeXt(depths=tuple(depths), dims=tuple(dims), drop_path_rate=drop_path_rate, num_classes=0)
-        self.model.is_init = True  # timm initialised it: mmengine's init_weights leaves it alone
-        self.pretrained = pretrained
-
-    @property
-    def out_channels(self) -> int:
-        """Token width ``D``."""
-        return self.model.num_features
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.pretrained is not None:
-            load_weights(self.model, self.pretrained)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        feats = self.model.forward_features(images)  # (B, D, H/32, W/32)
-        tokens = feats.flatten(2).transpose(1, 2)  # (B, N, D)
-        return torch.cat([tokens.mean(1, keepdim=True), tokens], dim=1)  # (B, 1 + N, D)
+        super().__init__(
+            'convnext_tiny', 'nchw', pretrained, init_cfg, depths=depths, dims=dims, drop_path_rate=drop_path_rate
+        )

@@ -33,6 +33,29 @@ def test_backbone_contract():
         ConvNeXtBackbone(depths=(1, 1), dims=(8, 16, 32))
 
 
+def test_backbone_is_a_configuration_of_the_timm_wrapper(tmp_path):
+    from rsretrieval_example_plugin import ConvNeXtBackbone
+
+    from rsretrieval.models.backbones import TimmBackbone
+
+    cfg = dict(depths=(1, 1, 1, 1), dims=(8, 16, 32, 64), drop_path_rate=0.0)
+    torch.manual_seed(0)
+    net = ConvNeXtBackbone(**cfg).eval()
+    torch.manual_seed(0)
+    generic = TimmBackbone('convnext_tiny', 'nchw', **cfg).eval()
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert isinstance(net, TimmBackbone) and torch.equal(net(images), generic(images))
+    # weight loading is the library's: a checkpoint of the model fills it and is reported
+    torch.save(net.model.state_dict(), tmp_path / 'convnext.pth')
+    torch.manual_seed(1)
+    loaded = ConvNeXtBackbone(**cfg, pretrained=str(tmp_path / 'convnext.pth'))
+    loaded.init_weights()
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(images), net(images))
+    assert loaded.load_report is not None
+
+
 @requires_install
 def test_registry_finds_the_installed_plugin_without_importing_it():
     code = (

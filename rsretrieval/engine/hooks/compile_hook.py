@@ -9,6 +9,9 @@ from mmengine.model import is_model_wrapper
 
 from rsretrieval.registry import HOOKS
 
+#: The submodules compiled when none are named: the image, text and fusion encoders.
+ENCODERS = ('backbone', 'text_encoder', 'fusion_head')
+
 
 @HOOKS.register_module()
 class CompileModulesHook(Hook):
@@ -22,17 +25,18 @@ class CompileModulesHook(Hook):
     and ``tools/test.py --compile`` add this hook.
 
     Args:
-        modules: Dotted names of submodules of the (unwrapped) model.
+        modules: Dotted names of submodules of the (unwrapped) model; each
+            must exist. None (default): whichever of the encoders
+            (:data:`ENCODERS`) the model has, so one hook serves CMPAGL, CLIP
+            and two-tower models alike.
         options: Keyword arguments of ``torch.compile`` (``mode``,
             ``backend``, ``dynamic``, ...).
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(
-        self, modules: Sequence[str] = ('backbone', 'text_encoder', 'fusion_head'), options: dict | None = None
-    ) -> None:
-        self.modules = list(modules)
+    def __init__(self, modules: Sequence[str] | None = None, options: dict | None = None) -> None:
+        self.modules = None if modules is None else list(modules)
         self.options = dict(options or {})
         self._done = False
 
@@ -40,6 +44,8 @@ class CompileModulesHook(Hook):
         if self._done:
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if self.modules is None:
+            self.modules = [name for name in ENCODERS if getattr(model, name, None) is not None]
         for name in self.modules:
             try:
                 module = model.get_submodule(name)

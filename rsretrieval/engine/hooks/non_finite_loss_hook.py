@@ -30,10 +30,13 @@ class NonFiniteLossHook(Hook):
         if outputs:
             self.check(runner, runner.iter + 1, batch_idx, data_batch, outputs)
 
+    def after_losses_read(self, runner, iteration: int, batch_idx: int, data_batch, losses: dict) -> None:
+        """Check a step whose losses the training loop read back late, after later steps
+        (``RetrievalTrainLoop(loss_sync_interval=...)``)."""
+        self.check(runner, iteration, batch_idx, data_batch, losses)
+
     def check(self, runner, iteration: int, batch_idx: int, data_batch, outputs: dict) -> None:
-        """Raise for the step ``iteration`` (1-based) when a loss term of ``outputs``
-        is not finite (the training loop calls this for steps whose losses it read
-        back late, see ``RetrievalTrainLoop(loss_sync_interval=...)``)."""
+        """Raise for the step ``iteration`` (1-based) when a loss term of ``outputs`` is not finite."""
         values = {
             k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in outputs.items() if 'loss' in k
         }

@@ -11,8 +11,9 @@ from mmengine.dist import all_reduce, get_world_size, is_main_process
 from mmengine.hooks import Hook
 
 from rsretrieval.registry import HOOKS
-from rsretrieval.utils.checkpoint import atomic_write
+from rsretrieval.utils.atomic_files import atomic_write
 
+from ..atomic_backend import atomic_local_saves
 from ..stop_signals import STOP_SIGNALS, leave_stop_signals_to_main_process
 
 
@@ -52,9 +53,9 @@ class PreemptionHook(Hook):
     def _handle(self, signum, frame) -> None:
         self._received = signum
 
-    @property
-    def stop_requested(self) -> bool:
-        """A signal arrived in this process (the loop then reads its pending losses)."""
+    def needs_losses(self, runner, batch_idx: int) -> bool:
+        """Whether a signal arrived in this process: this step may be the last, so the
+        training loop reads the waiting losses before its ``after_train_iter``."""
         return self._received is not None
 
     def before_train(self, runner) -> None:
@@ -84,7 +85,8 @@ class PreemptionHook(Hook):
         if requested is None:
             return
         filename = f'iter_{runner.iter + 1}.pth'
-        runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
+        with atomic_local_saves():
+            runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
         if is_main_process():
             atomic_write(os.path.join(runner.work_dir, 'last_checkpoint'), os.path.join(runner.work_dir, filename))
         name = signal.Signals(requested).name

@@ -20,9 +20,9 @@ class ProgressLoggerHook(LoggerHook):
     stay silent for 16 minutes after "Checkpoints will be saved to ...", and a
     slow run would look hung.
 
-    ``RetrievalTrainLoop`` with ``loss_sync_interval > 1`` reads the losses
-    back at every step this hook will log (:meth:`log_due`), so every line
-    shows current losses.
+    With ``RetrievalTrainLoop(loss_sync_interval > 1)`` the hook asks for the
+    losses to be read back at every step it will log (:meth:`needs_losses`),
+    so every line shows current losses.
 
     Args:
         interval: Iterations between lines (as ``LoggerHook``).
@@ -53,6 +53,10 @@ class ProgressLoggerHook(LoggerHook):
             )
             self._decision = (runner.iter, due)
         return self._decision[1]
+
+    def needs_losses(self, runner, batch_idx: int) -> bool:
+        """Whether this step gets a line, which must show its losses (see :meth:`log_due`)."""
+        return self.log_due(runner, batch_idx)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.every_n_train_iters(runner, self.interval_exp_name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mmengine.hooks import Hook
 
 from rsretrieval.registry import HOOKS
-from rsretrieval.utils.checkpoint import restore_history_buffers, to_safe_types
+from rsretrieval.utils.safe_types import restore_history_buffers, to_safe_types
 
 
 @HOOKS.register_module()

@@ -50,6 +50,13 @@ def _concat(parts: list[Features]) -> Features:
     return torch.cat(parts)
 
 
+def features_to_float(feats: Features) -> Features:
+    """``feats`` in fp32; integer tensors (a match-head dict's ``mask``) are kept as they are."""
+    if isinstance(feats, dict):
+        return {k: v.float() if v.is_floating_point() else v for k, v in feats.items()}
+    return feats.float()
+
+
 def gather_features(local: Features, indices: torch.Tensor, total: int) -> Features:
     """:func:`gather_by_index` for a tensor or, key by key, a dict of tensors."""
     if isinstance(local, dict):

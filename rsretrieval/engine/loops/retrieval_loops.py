@@ -1,4 +1,4 @@
-"""Validation and test loops for retrieval: encode once, score all pairs, rank."""
+"""Validation and test loops for retrieval: encode once, score all pairs, rank, report."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, ValLoop
 
-from rsretrieval.evaluation import chance_recall, format_results_table, recall_at_k, save_similarity
+from rsretrieval.evaluation import RetrievalScores, save_scores
+from rsretrieval.models.retrievers import BaseRetriever
 from rsretrieval.registry import LOOPS, RERANKERS
 from rsretrieval.utils.precision import PRECISIONS, log_precision, resolve_precision
 
-from .encode import encode_images, encode_texts
+from .encode import Features, encode_images, encode_texts, features_to_float
 from .loader_faults import report_worker_failures, track_workers
+from .results_report import results_message, results_rows, timings_message
+from .scoring import choose_scoring, score_pairs
 
 
 class _RetrievalEvaluation:
@@ -40,7 +43,8 @@ class _RetrievalEvaluation:
             (memory ``1024 x max(N_img, N_txt)`` scores instead of
             ``N_img x N_txt``); a top-K reranker (SMR, MR) then returns its
             candidates only, not two reranked matrices. ``True``: always
-            build every matrix.
+            build every matrix. :func:`~rsretrieval.engine.loops.scoring.choose_scoring`
+            gives every case and its reason.
         autocast: ``'auto'`` (bf16 where the device runs it natively, else
             full precision; see :func:`~rsretrieval.utils.resolve_precision`),
             ``'bfloat16'`` or ``'float16'``: encode under ``torch.autocast``
@@ -86,6 +90,8 @@ class _RetrievalEvaluation:
         track_workers(self.dataloader, self.phase)  # a worker that dies is then reported with its sample
         self.text_batch_size = text_batch_size
         self.reranker = RERANKERS.build(reranker) if reranker else None
+        # a reranker that reads the match head's inputs needs them from the encoders
+        self.for_matching = bool(getattr(self.reranker, 'needs_features', False))
         self.progress_bar = self.phase == 'test' if progress_bar is None else progress_bar
         self.out_file = out_file
         self.full_matrix = full_matrix
@@ -116,129 +122,104 @@ class _RetrievalEvaluation:
         self._clock = now
 
     def run(self) -> dict:
+        """Hooks, encode images, encode captions, score, metrics, report, save, hooks."""
         runner, phase = self.runner, self.phase
         runner.call_hook(f'before_{phase}')
         runner.call_hook(f'before_{phase}_epoch')
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         model.eval()
-        dataset = self.dataloader.dataset
-        matching = bool(getattr(self.reranker, 'needs_features', False))
         device = model.data_preprocessor.device
         dtype = self._precision(device)
         self.timings, self._clock = {}, time.perf_counter()
         start = self._clock
         with torch.no_grad():
-            with self._autocast(device, dtype), report_worker_failures():
-                img_feats = encode_images(
-                    model,
-                    self.dataloader,
-                    len(dataset),
-                    on_batch=self._iter_hook('before'),
-                    progress=self.progress_bar,
-                    for_matching=matching,
-                    label=phase,
-                )
+            img_feats = self._encode_images(model, dtype)  # (N_img, ...), every rank
             self._lap('images', device)
-            with self._autocast(device, dtype):
-                txt_feats = encode_texts(
-                    model,
-                    dataset.captions,
-                    self.text_batch_size,
-                    progress=self.progress_bar,
-                    for_matching=matching,
-                    label=phase,
-                )
-            if dtype is not None:  # similarities and ranking in fp32
-                img_feats, txt_feats = _to_float(img_feats), _to_float(txt_feats)
+            txt_feats = self._encode_captions(model, dtype)  # (N_txt, ...)
             self._lap('captions', device)
-            # Without a reranker or a saved matrix, embedding scores are ranked block by
-            # block: the N_img x N_txt matrix is never held (2.4 GB at RSICD-full size).
-            blockwise = (
-                self.reranker is None
-                and not self.out_file
-                and self.full_matrix is not True
-                and isinstance(img_feats, torch.Tensor)
-            )
-            if blockwise:
-                shape = (img_feats.shape[0], txt_feats.shape[0])
-
-                def score_block(i0: int, i1: int, t0: int, t1: int) -> torch.Tensor:
-                    return model.similarity(img_feats[i0:i1], txt_feats[t0:t1]).cpu()
-
-                result = dict(score_block=score_block, shape=shape, img2txt=dataset.img2txt, txt2img=dataset.txt2img)
-            else:
-                sims = model.similarity(img_feats, txt_feats, progress=self.progress_bar and is_main_process())
-                shape = tuple(sims.shape)
-                # a top-K reranker is evaluated from its candidates: no reranked matrices
-                sparse = (
-                    getattr(self.reranker, 'supports_candidates', False)
-                    and not self.out_file
-                    and self.full_matrix is not True
-                )
-                if self.reranker is None:
-                    sims_i2t = sims_t2i = sims
-                elif sparse:
-                    (i2t_idx, _), (t2i_idx, _) = self.reranker.rerank_candidates(sims)
-                elif matching:
-                    sims_i2t, sims_t2i = self.reranker(sims, model=model, image_feats=img_feats, text_feats=txt_feats)
-                else:
-                    sims_i2t, sims_t2i = self.reranker(sims)
-                if self.reranker is not None and sparse:
-                    result = dict(sims=sims, i2t_candidates=i2t_idx, t2i_candidates=t2i_idx)
-                else:
-                    result = dict(sims_i2t=sims_i2t, sims_t2i=sims_t2i)
-                result.update(img2txt=dataset.img2txt, txt2img=dataset.txt2img)
+            scores = self._score(model, img_feats, txt_feats)
         self._lap('scores', device)
-        self.evaluator.process(data_samples=[result], data_batch=None)
-        metrics = self.evaluator.evaluate(1)
+        metrics = self._metrics(scores)
         self._lap('metrics', device)
         self.timings['total'] = time.perf_counter() - start
-        rows = {'chance': chance_recall(dataset.img2txt)}
-        if self.reranker is not None:
-            ks = getattr(self.evaluator.metrics[0], 'ks', (1, 5, 10))
-            raw = recall_at_k(sims, sims, dataset.img2txt, dataset.txt2img, ks)
-            rows[f'{phase} (raw)'] = raw
-            rows[f'{phase} + {type(self.reranker).__name__}'] = metrics
-            metrics = {**metrics, **{f'raw/{k}': v for k, v in raw.items()}}
-        else:
-            rows[phase] = metrics
-        if is_main_process():
-            table = format_results_table(rows)
-            label = f' [{self.label}]' if self.label else ''
-            runner.logger.info(f'{phase} retrieval results{label} ({shape[0]} images, {shape[1]} captions):\n{table}')
-            t = self.timings
-            runner.logger.info(
-                f'{phase} time: {t["total"]:.2f} s (images {t["images"]:.2f}, captions {t["captions"]:.2f}, '
-                f'scores{" + " + type(self.reranker).__name__ if self.reranker else ""} {t["scores"]:.2f}, '
-                f'metrics {t["metrics"]:.2f})'
-            )
-            if self.out_file:
-                self._save(sims, sims_i2t, sims_t2i, dataset)
+        metrics = self._report(scores, metrics)
+        if self.out_file and is_main_process():
+            self._save(scores)
         runner.call_hook(f'after_{phase}_epoch', metrics=metrics)
         runner.call_hook(f'after_{phase}')
         return metrics
 
-    def _save(self, sims, sims_i2t, sims_t2i, dataset) -> None:
+    def _encode_images(self, model: BaseRetriever, dtype: torch.dtype | None) -> Features:
+        """Every image's features, placed by global index; fp32 when encoded under autocast."""
+        with self._autocast(model.data_preprocessor.device, dtype), report_worker_failures():
+            feats = encode_images(
+                model,
+                self.dataloader,
+                len(self.dataloader.dataset),
+                on_batch=self._iter_hook('before'),
+                progress=self.progress_bar,
+                for_matching=self.for_matching,
+                label=self.phase,
+            )
+        return feats if dtype is None else features_to_float(feats)  # similarities and ranking in fp32
+
+    def _encode_captions(self, model: BaseRetriever, dtype: torch.dtype | None) -> Features:
+        """Every caption's features, in caption order; fp32 when encoded under autocast."""
+        with self._autocast(model.data_preprocessor.device, dtype):
+            feats = encode_texts(
+                model,
+                self.dataloader.dataset.captions,
+                self.text_batch_size,
+                progress=self.progress_bar,
+                for_matching=self.for_matching,
+                label=self.phase,
+            )
+        return feats if dtype is None else features_to_float(feats)
+
+    def _score(self, model: BaseRetriever, img_feats: Features, txt_feats: Features) -> RetrievalScores:
+        """Every pair's score, held the one way :func:`choose_scoring` picks for this run."""
+        plain_features = isinstance(img_feats, torch.Tensor)
+        scoring = choose_scoring(self.reranker, self.out_file, self.full_matrix, plain_features)
+        progress = self.progress_bar and is_main_process()
+        return score_pairs(scoring, model, img_feats, txt_feats, self.reranker, progress)
+
+    def _metrics(self, scores: RetrievalScores) -> dict[str, float]:
+        """The evaluator's metrics of ``scores`` against the dataset's ground truth."""
+        dataset = self.dataloader.dataset
+        ground_truth = dict(img2txt=dataset.img2txt, txt2img=dataset.txt2img)
+        self.evaluator.process(data_samples=[scores], data_batch=ground_truth)
+        return self.evaluator.evaluate(1)
+
+    def _report(self, scores: RetrievalScores, metrics: dict[str, float]) -> dict[str, float]:
+        """Log the results table and the timings; with a reranker, add the raw metrics as ``raw/<key>``."""
+        dataset = self.dataloader.dataset
+        reranker_name = None if self.reranker is None else type(self.reranker).__name__
+        raw = None
+        if self.reranker is not None:  # the raw row beside the reranked one
+            ks = getattr(self.evaluator.metrics[0], 'ks', (1, 5, 10))
+            raw = scores.raw.recall(dataset.img2txt, dataset.txt2img, ks)
+        rows = results_rows(self.phase, metrics, dataset.img2txt, raw, reranker_name)
+        if is_main_process():
+            logger = self.runner.logger
+            logger.info(results_message(self.phase, rows, scores.shape, self.label))
+            logger.info(timings_message(self.phase, self.timings, reranker_name))
+        if raw is None:
+            return metrics
+        return {**metrics, **{f'raw/{k}': v for k, v in raw.items()}}
+
+    def _save(self, scores: RetrievalScores) -> None:
+        """Write the similarities (:func:`~rsretrieval.evaluation.save_scores`: dense results only)."""
+        dataset = self.dataloader.dataset
         os.makedirs(os.path.dirname(os.path.abspath(self.out_file)), exist_ok=True)
-        extra = {}
-        if self.reranker is not None:
-            extra = dict(sims_i2t=sims_i2t.cpu().numpy(), sims_t2i=sims_t2i.cpu().numpy())
-        save_similarity(
+        save_scores(
             self.out_file,
-            sims.cpu().numpy(),
+            scores,
             dataset.img2txt,
             dataset.txt2img,
             image_paths=dataset.image_paths,
             captions=dataset.captions,
-            **extra,
         )
         self.runner.logger.info(f'Similarity matrix saved to {self.out_file}')
-
-
-def _to_float(feats):
-    if isinstance(feats, dict):
-        return {k: v.float() if v.is_floating_point() else v for k, v in feats.items()}
-    return feats.float()
 
 
 @LOOPS.register_module()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import torch
-from mmengine.hooks import CheckpointHook
 from mmengine.runner import EpochBasedTrainLoop
 
 from rsretrieval.registry import LOOPS
 
-from ..hooks import NonFiniteLossHook
 from .loader_faults import report_worker_failures, resume_hint, track_workers
 
 
@@ -25,18 +23,28 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
       creating an iterator does not advance torch's global generator (which the
       model's dropout, MLM masks and ITM negatives use, and which
       ``RandomStateHook`` restores on resume).
-
     - ``loss_sync_interval=N`` reads the losses back to the host once every
       ``N`` steps instead of after every step, so that a GPU never waits for
       the host between steps. The hooks still run after every step (the
       learning rate follows its schedule exactly) with ``outputs=None`` between
-      reads; at a read, the losses of the waiting steps go to the message hub
-      in order and are checked by ``NonFiniteLossHook`` (a non-finite loss
-      stops training at most ``N - 1`` steps late, before any checkpoint:
-      reads also happen at the end of every epoch, at every step that saves
-      a checkpoint by iteration, and when a ``PreemptionHook`` stop is
-      pending) and at every step that ``ProgressLoggerHook`` logs, so that a
-      logged line shows current losses. ``1`` (default) is mmengine's behaviour.
+      reads. ``1`` (default) is mmengine's behaviour. Hooks take part through
+      two optional methods, looked up by name on every registered hook:
+
+      - ``needs_losses(runner, batch_idx) -> bool``: asked of every hook at
+        every step (when ``N > 1``), before ``after_train_iter``; ``True`` from any hook makes
+        the step a read (``AtomicCheckpointHook`` at an iteration checkpoint,
+        ``ProgressLoggerHook`` at a logged step, ``PreemptionHook`` once a stop
+        signal arrived). Every hook is asked, so a hook may decide once per
+        step and act on that decision in ``after_train_iter``.
+      - ``after_losses_read(runner, iteration, batch_idx, data_batch, losses)``:
+        called, in hook priority order, for each earlier step read at this one
+        (``iteration`` 1-based, ``data_batch`` keeps only the batch's
+        ``sample_idx``, ``losses`` maps names to floats), before its losses go
+        to the message hub (``NonFiniteLossHook`` checks them there). The
+        step that is read gets its losses in ``after_train_iter`` as usual.
+
+      Steps are also read at the end of every epoch, so a non-finite loss
+      stops training at most ``N - 1`` steps late and before any checkpoint.
     - A data-loader worker that dies (killed, crashed) stops training with a
       one-line :class:`~rsretrieval.engine.loops.loader_faults.LoaderWorkerError`
       naming the worker, the signal, the sample and image file it was loading,
@@ -87,32 +95,36 @@ class RetrievalTrainLoop(EpochBasedTrainLoop):
 
     def _read_pending(self, idx: int, last_of_epoch: bool) -> dict | None:
         """At a read step: the current step's losses as floats, after the waiting
-        steps' went to the message hub and the non-finite check. Else None."""
-        step = self._iter + 1
-        stop = any(getattr(h, 'stop_requested', False) for h in self.runner.hooks)
-        checkpoint = any(
-            isinstance(h, CheckpointHook) and not h.by_epoch and h.interval > 0 and step % h.interval == 0
-            for h in self.runner.hooks
-        )
-        due = step % self.loss_sync_interval == 0 or len(self._pending) >= self.loss_sync_interval
-        # a progress line is due (ProgressLoggerHook): it must show this step's losses
-        logged = any(h.log_due(self.runner, idx) for h in self.runner.hooks if hasattr(h, 'log_due'))
-        if not (due or last_of_epoch or stop or checkpoint or logged):
+        steps' went to ``after_losses_read`` and the message hub. Else None."""
+        due = (self._iter + 1) % self.loss_sync_interval == 0 or len(self._pending) >= self.loss_sync_interval
+        if not (self._hooks_need_losses(idx) or due or last_of_epoch):
             return None
+        read = self._pending_as_floats()
+        for iteration, batch_idx, batch, losses in read[:-1]:
+            self.runner.call_hook(
+                'after_losses_read', iteration=iteration + 1, batch_idx=batch_idx, data_batch=batch, losses=losses
+            )
+            for key, value in losses.items():
+                self.runner.message_hub.update_scalar(f'train/{key}', value)
+        return read[-1][3]
+
+    def _hooks_need_losses(self, batch_idx: int) -> bool:
+        """Whether a hook's ``needs_losses`` asks for this step's losses."""
+        # every hook is asked, no short cut: a hook may take its decision for the step here
+        hooks = [hook for hook in self.runner.hooks if hasattr(hook, 'needs_losses')]
+        answers = [hook.needs_losses(self.runner, batch_idx) for hook in hooks]
+        return any(answers)
+
+    def _pending_as_floats(self) -> list[tuple[int, int, dict | None, dict[str, float]]]:
+        """The waiting steps with their losses copied to the host in one transfer; clears them."""
         keys = [list(out) for *_, out in self._pending]
         flat = torch.stack([out[k].float().reshape(()) for *_, out in self._pending for k in out]).tolist()
         read, pos = [], 0
-        for (iteration, idx, batch, _), names in zip(self._pending, keys):
-            read.append((iteration, idx, batch, dict(zip(names, flat[pos : pos + len(names)]))))
+        for (iteration, batch_idx, batch, _), names in zip(self._pending, keys):
+            read.append((iteration, batch_idx, batch, dict(zip(names, flat[pos : pos + len(names)]))))
             pos += len(names)
         self._pending.clear()
-        checks = [h for h in self.runner.hooks if isinstance(h, NonFiniteLossHook)]
-        for iteration, idx, batch, values in read[:-1]:
-            for hook in checks:
-                hook.check(self.runner, iteration + 1, idx, batch, values)
-            for key, value in values.items():
-                self.runner.message_hub.update_scalar(f'train/{key}', value)
-        return read[-1][3]
+        return read
 
     def run_epoch(self) -> None:
         done = self._iter - self._epoch * len(self.dataloader)  # batches of this epoch already trained on

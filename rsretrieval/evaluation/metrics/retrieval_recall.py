@@ -1,4 +1,4 @@
-"""mmengine metric wrapping :func:`recall_at_k`."""
+"""mmengine metric wrapping the recalls of a scored test set."""
 
 from __future__ import annotations
 
@@ -9,19 +9,22 @@ from mmengine.evaluator import BaseMetric
 
 from rsretrieval.registry import METRICS
 
-from ..recall import recall_at_k, recall_at_k_blockwise, recall_at_k_reranked
+from ..scores import BlockwiseScores, CandidateScores, DenseScores, RetrievalScores
+
+_SCORE_TYPES = (DenseScores, BlockwiseScores, CandidateScores)
 
 
 @METRICS.register_module()
 class RetrievalRecall(BaseMetric):
-    """R@K in both directions and mR from a whole similarity matrix.
+    """R@K in both directions and mR of a whole scored test set.
 
-    The retrieval loops pass one result holding ``sims_i2t``, ``sims_t2i``,
-    ``img2txt`` and ``txt2img`` for the whole test set, or, instead of the two
-    matrices, ``score_block`` and ``shape`` (see :func:`recall_at_k_blockwise`)
-    when the matrix is not kept, or ``sims`` with ``i2t_candidates`` and
-    ``t2i_candidates`` of a top-K reranker (see :func:`recall_at_k_reranked`). Every rank holds the
-    same full matrix, so nothing is gathered: rank 0 computes and broadcasts.
+    The retrieval loops pass one result for the whole test set: the scores as
+    ``data_samples`` (one :class:`~rsretrieval.evaluation.DenseScores`,
+    :class:`~rsretrieval.evaluation.BlockwiseScores` or
+    :class:`~rsretrieval.evaluation.CandidateScores`; each ranks itself) and
+    the ground truth as ``data_batch`` (``img2txt``, ``txt2img``). Every rank
+    holds the same scores, so nothing is gathered: rank 0 computes and
+    broadcasts.
 
     Args:
         ks: The K values.
@@ -35,20 +38,19 @@ class RetrievalRecall(BaseMetric):
         super().__init__(prefix=prefix, **kwargs)
         self.ks = tuple(ks)
 
-    def process(self, data_batch: object, data_samples: Sequence[dict]) -> None:
-        self.results.extend(data_samples)
+    def process(self, data_batch: dict, data_samples: Sequence[RetrievalScores]) -> None:
+        """Keep each scores result with the ground truth ``data_batch['img2txt']``, ``['txt2img']``."""
+        for scores in data_samples:
+            if not isinstance(scores, _SCORE_TYPES):
+                names = ', '.join(t.__name__ for t in _SCORE_TYPES)
+                raise TypeError(f'RetrievalRecall takes one of {names}, got {type(scores).__name__}')
+            self.results.append(dict(scores=scores, img2txt=data_batch['img2txt'], txt2img=data_batch['txt2img']))
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         if len(results) != 1:
             raise ValueError(f'RetrievalRecall expects one whole-test-set result, got {len(results)}')
         r = results[0]
-        if 'i2t_candidates' in r:
-            return recall_at_k_reranked(
-                r['sims'], r['i2t_candidates'], r['t2i_candidates'], r['img2txt'], r['txt2img'], self.ks
-            )
-        if 'score_block' in r:
-            return recall_at_k_blockwise(r['score_block'], *r['shape'], r['img2txt'], r['txt2img'], self.ks)
-        return recall_at_k(r['sims_i2t'], r['sims_t2i'], r['img2txt'], r['txt2img'], self.ks)
+        return r['scores'].recall(r['img2txt'], r['txt2img'], self.ks)
 
     def evaluate(self, size: int = 1) -> dict[str, float]:
         metrics = [None]

@@ -1,53 +1,42 @@
-"""Global Context ViT backbone (timm)."""
+"""Global Context ViT backbone: :class:`TimmBackbone` over timm's ``GlobalContextVit``."""
 
 from __future__ import annotations
 
 import os
 
+from timm.models import build_model_with_cfg
 from timm.models.gcvit import GlobalContextVit
+from torch import nn
 
 from rsretrieval.registry import BACKBONES
 
 from .timm_backbone import TimmBackbone
 
+#: GCViT-T at 256x256: timm must build GCViT for the input size it will see.
+GCVIT_T_256 = dict(img_size=256, embed_dim=64, depths=(3, 4, 19, 5), num_heads=(2, 4, 8, 16), drop_path_rate=0.1)
+
 
 @BACKBONES.register_module()
 class GCViT(TimmBackbone):
-    """timm ``GlobalContextVit``; defaults are GCViT-T at 256x256.
+    """timm ``GlobalContextVit`` (``layout='nchw'``); defaults are GCViT-T at 256x256.
 
     Output ``(B, 1 + (H/32)(W/32), D)``: the mean token, then the last stage's
     positions.
 
     Args:
-        img_size: Input size (timm must build GCViT for it: 256 inputs need
-            ``img_size=256``).
-        embed_dim: First-stage width.
-        depths: Blocks per stage.
-        num_heads: Heads per stage.
-        drop_path_rate: Stochastic depth rate.
-        pretrained: Local checkpoint (see :class:`TimmBackbone`).
+        pretrained: Weights (see :class:`TimmBackbone`).
         init_cfg: mmengine initialisation config.
-        **kwargs: Further ``GlobalContextVit`` arguments.
+        **kwargs: ``GlobalContextVit`` arguments over :data:`GCVIT_T_256`:
+            ``img_size`` (256 inputs need ``img_size=256``), ``embed_dim`` (the
+            first stage's width), ``depths``, ``num_heads``, ``drop_path_rate``
+            and any other.
     """
 
-    def __init__(
-        self,
-        img_size: int = 256,
-        embed_dim: int = 64,
-        depths: tuple[int, ...] = (3, 4, 19, 5),
-        num_heads: tuple[int, ...] = (2, 4, 8, 16),
-        drop_path_rate: float = 0.1,
-        pretrained: str | os.PathLike | None = None,
-        init_cfg: dict | None = None,
-        **kwargs,
-    ) -> None:
-        model = GlobalContextVit(
-            img_size=img_size,
-            embed_dim=embed_dim,
-            depths=tuple(depths),
-            num_heads=tuple(num_heads),
-            drop_path_rate=drop_path_rate,
-            num_classes=0,
-            **kwargs,
-        )
-        super().__init__(model, 'nchw', pretrained, init_cfg)
+    def __init__(self, pretrained: str | os.PathLike | None = None, init_cfg: dict | None = None, **kwargs) -> None:
+        super().__init__('gcvit_tiny', 'nchw', pretrained, init_cfg, **{**GCVIT_T_256, **kwargs})
+
+    @staticmethod
+    def create_model(model_name: str, **kwargs) -> nn.Module:
+        """The GCViT class under ``model_name``'s configuration: timm's GCViT
+        entrypoints fix ``depths`` and ``num_heads``, which configs set."""
+        return build_model_with_cfg(GlobalContextVit, model_name, pretrained=False, num_classes=0, **kwargs)

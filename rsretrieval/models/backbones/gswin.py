@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,8 +39,8 @@ from timm.models.swin_transformer import get_relative_position_index
 from torch import nn
 
 from rsretrieval.registry import BACKBONES
-from rsretrieval.utils import resolve_pretrained
 from rsretrieval.weights.loading import ConciseInitInfo, LoadReport, load_pretrained
+from rsretrieval.weights.pretrained import resolve_pretrained
 
 from .swin import swin_release_to_timm
 
@@ -169,17 +170,19 @@ class GlobalLocalCrossAttention(nn.Module):
         self.keep_attention = False
         self.attention: torch.Tensor | None = None
 
-    def forward(self, local: torch.Tensor, glob: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        # local: (B, nW, N, C); glob: (B, N, C); mask: (nW, N, N) or None -> (B, nW, N, C)
+    def forward(
+        self, local: torch.Tensor, global_window: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        # local: (B, nW, N, C); global_window: (B, N, C); mask: (nW, N, N) or None -> (B, nW, N, C)
         B, nW, N, C = local.shape
         h, d = self.num_heads, C // self.num_heads
         # The global window is projected once per image, then shared by its nW windows.
         if self.cross_query == 'global':
-            q = self.q(glob)[:, None].expand(B, nW, N, C)
+            q = self.q(global_window)[:, None].expand(B, nW, N, C)
             kv = self.kv(local)
         else:
             q = self.q(local)
-            kv = self.kv(glob)[:, None].expand(B, nW, N, 2 * C)
+            kv = self.kv(global_window)[:, None].expand(B, nW, N, 2 * C)
         q = q.reshape(B, nW, N, h, d).transpose(2, 3).reshape(B, nW * h, N, d)
         kv = kv.reshape(B, nW, N, 2, h, d).permute(3, 0, 1, 4, 2, 5)  # (2, B, nW, h, N, d)
         k, v = (t.reshape(B, nW * h, N, d) for t in kv)
@@ -247,6 +250,25 @@ class GlobalWindowGenerator(nn.Module):
 
 
 # --------------------------------------------------------------------------- block and stage
+@dataclass(frozen=True)
+class GswinBranches:
+    """The branches of a Gswin block and how they are built (the paper's ablation switches).
+
+    Attributes:
+        use_global_window: GWG + the two GLW-CA branches ("w/o GW" when False).
+        use_shifted_window: The SLW branch ("w/o SLW" when False).
+        cross_query: ``'global'`` or ``'local'`` queries in GLW-CA.
+        share_cross_attn: One GLW-CA module for both branches of a block.
+        gwg_depthwise: Depthwise 3x3 convolutions in GWG.
+    """
+
+    use_global_window: bool = True
+    use_shifted_window: bool = True
+    cross_query: str = 'global'
+    share_cross_attn: bool = True
+    gwg_depthwise: bool = True
+
+
 class GswinBlock(nn.Module):
     """One Gswin transformer block (Eq. 6); see the module docstring.
 
@@ -257,10 +279,7 @@ class GswinBlock(nn.Module):
         shift_size: Shift of the SLW branch (0 when the map is one window).
         mlp_ratio: MLP hidden width / C.
         drop_path: Stochastic depth rate of each residual branch.
-        use_global_window: Keep the two GLW-CA branches ("w/o GW" when False).
-        use_shifted_window: Keep the SLW branch ("w/o SLW" when False).
-        cross_query: ``'global'`` or ``'local'`` queries in GLW-CA.
-        share_cross_attn: One GLW-CA module for both branches.
+        branches: The branches present (default: all, one shared GLW-CA module).
     """
 
     def __init__(
@@ -271,27 +290,25 @@ class GswinBlock(nn.Module):
         shift_size: int,
         mlp_ratio: float = 4.0,
         drop_path: float = 0.0,
-        use_global_window: bool = True,
-        use_shifted_window: bool = True,
-        cross_query: str = 'global',
-        share_cross_attn: bool = True,
+        branches: GswinBranches | None = None,
     ) -> None:
         super().__init__()
+        branches = branches or GswinBranches()
         self.window_size, self.shift_size = window_size, shift_size
-        self.use_global_window, self.use_shifted_window = use_global_window, use_shifted_window
+        self.use_global_window, self.use_shifted_window = branches.use_global_window, branches.use_shifted_window
         self.norm_local = nn.LayerNorm(dim)
         self.local_attn = WindowAttention(dim, num_heads, window_size)
-        if use_shifted_window:
+        if self.use_shifted_window:
             self.norm_shifted = nn.LayerNorm(dim)
             self.shifted_attn = WindowAttention(dim, num_heads, window_size)
-        if use_global_window:
+        if self.use_global_window:
             self.norm_cross = nn.LayerNorm(dim)
-            self.cross_attn = GlobalLocalCrossAttention(dim, num_heads, window_size, cross_query)
-            if use_shifted_window:
+            self.cross_attn = GlobalLocalCrossAttention(dim, num_heads, window_size, branches.cross_query)
+            if self.use_shifted_window:
                 self.cross_attn_shifted = (
                     self.cross_attn
-                    if share_cross_attn
-                    else GlobalLocalCrossAttention(dim, num_heads, window_size, cross_query)
+                    if branches.share_cross_attn
+                    else GlobalLocalCrossAttention(dim, num_heads, window_size, branches.cross_query)
                 )
         self.cross_attention: torch.Tensor | None = None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -312,8 +329,8 @@ class GswinBlock(nn.Module):
         out = self._merge(attn(self._windows(rolled), *args), H, W)
         return torch.roll(out, (s, s), (1, 2)) if s else out
 
-    def forward(self, x: torch.Tensor, glob: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
-        # x: (B, H, W, C); glob: (B, N, C) or None; mask: (nW, N, N) for the shifted windows
+    def forward(self, x: torch.Tensor, global_window: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
+        # x: (B, H, W, C); global_window: (B, N, C) or None; mask: (nW, N, N) for the shifted windows
         B, H, W, C = x.shape
         f_local = x + self.drop_path(self._merge(self.local_attn(self._windows(self.norm_local(x))), H, W))
         stream = f_local
@@ -322,13 +339,13 @@ class GswinBlock(nn.Module):
             f_shifted = f_local + self.drop_path(self._shifted(self.shifted_attn, self.norm_shifted(f_local), mask))
             stream = f_shifted
         if self.use_global_window:
-            cross = self._merge(self.cross_attn(self._windows(self.norm_cross(f_local)), glob), H, W)
+            cross = self._merge(self.cross_attn(self._windows(self.norm_cross(f_local)), global_window), H, W)
             # kept before the shifted branch runs: by default both branches share one module
             self.cross_attention = self.cross_attn.attention
             stream = stream + self.drop_path(cross)
             if self.use_shifted_window:
                 normed = self.norm_cross(f_shifted)
-                stream = stream + self.drop_path(self._shifted(self.cross_attn_shifted, normed, glob, mask))
+                stream = stream + self.drop_path(self._shifted(self.cross_attn_shifted, normed, global_window, mask))
         return stream + self.drop_path(self.mlp(self.norm_mlp(stream)))
 
     def attention_maps(self) -> dict[str, torch.Tensor | None]:
@@ -376,32 +393,20 @@ class GswinStage(nn.Module):
         window_size: int,
         drop_path: list[float],
         downsample: bool,
-        use_global_window: bool,
-        use_shifted_window: bool,
-        cross_query: str,
-        share_cross_attn: bool,
-        gwg_depthwise: bool,
+        branches: GswinBranches,
         mlp_ratio: float,
     ) -> None:
         super().__init__()
         self.window_size = window_size
         shift = window_size // 2 if resolution > window_size else 0
         self.shift_size = shift
-        self.gwg = GlobalWindowGenerator(dim, resolution, window_size, gwg_depthwise) if use_global_window else None
+        self.gwg = (
+            GlobalWindowGenerator(dim, resolution, window_size, branches.gwg_depthwise)
+            if branches.use_global_window
+            else None
+        )
         self.blocks = nn.ModuleList(
-            GswinBlock(
-                dim,
-                num_heads,
-                window_size,
-                shift,
-                mlp_ratio,
-                drop_path[i],
-                use_global_window,
-                use_shifted_window,
-                cross_query,
-                share_cross_attn,
-            )
-            for i in range(depth)
+            GswinBlock(dim, num_heads, window_size, shift, mlp_ratio, drop_path[i], branches) for i in range(depth)
         )
         self.downsample = PatchMerging(dim) if downsample else None
         self._masks: dict[tuple, torch.Tensor] = {}
@@ -416,10 +421,10 @@ class GswinStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, H, W, C) -> (B, H/2, W/2, 2C) or (B, H, W, C) for the last stage
-        glob = self.gwg(x) if self.gwg is not None else None
+        global_window = self.gwg(x) if self.gwg is not None else None  # (B, N, C), shared by the blocks
         mask = self._mask(x.shape[1], x.shape[2], x.device)
         for block in self.blocks:
-            x = block(x, glob, mask)
+            x = block(x, global_window, mask)
         return self.downsample(x) if self.downsample is not None else x
 
 
@@ -495,35 +500,40 @@ class Gswin(ConciseInitInfo, BaseModule):
         self.use_global_window, self.use_shifted_window = use_global_window, use_shifted_window
         self.patch_embed = nn.Conv2d(in_channels, embed_dim, patch_size, stride=patch_size)
         self.patch_norm = nn.LayerNorm(embed_dim)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
-        self.stages = nn.ModuleList()
-        dim, res = embed_dim, img_size // patch_size
-        for i, depth in enumerate(depths):
-            self.stages.append(
-                GswinStage(
-                    dim,
-                    depth,
-                    num_heads[i],
-                    res,
-                    window_size,
-                    dpr[sum(depths[:i]) : sum(depths[: i + 1])],
-                    downsample=i < len(depths) - 1,
-                    use_global_window=use_global_window,
-                    use_shifted_window=use_shifted_window,
-                    cross_query=cross_query,
-                    share_cross_attn=share_cross_attn,
-                    gwg_depthwise=gwg_depthwise,
-                    mlp_ratio=mlp_ratio,
-                )
-            )
-            if i < len(depths) - 1:
-                dim, res = dim * 2, res // 2
-        self.norm = nn.LayerNorm(dim)
-        self.out_channels = dim
+        branches = GswinBranches(use_global_window, use_shifted_window, cross_query, share_cross_attn, gwg_depthwise)
+        self.stages = self._build_stages(
+            img_size // patch_size, embed_dim, depths, num_heads, mlp_ratio, drop_path_rate, branches
+        )
+        self.out_channels = embed_dim * 2 ** (len(depths) - 1)
+        self.norm = nn.LayerNorm(self.out_channels)
         self.apply(self._init_linear)
         # The last block keeps its attention weights for get_attention_maps().
         for module in self.stages[-1].blocks[-1].attention_modules().values():
             module.keep_attention = True
+
+    def _build_stages(
+        self,
+        resolution: int,
+        embed_dim: int,
+        depths: tuple[int, ...],
+        num_heads: tuple[int, ...],
+        mlp_ratio: float,
+        drop_path_rate: float,
+        branches: GswinBranches,
+    ) -> nn.ModuleList:
+        """One :class:`GswinStage` per entry of ``depths``; each but the last ends
+        by halving the map and doubling the width."""
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()  # one rate per block, rising
+        stages = nn.ModuleList()
+        dim, res = embed_dim, resolution
+        for i, depth in enumerate(depths):
+            last = i == len(depths) - 1
+            block_dpr = dpr[sum(depths[:i]) : sum(depths[: i + 1])]
+            stages.append(
+                GswinStage(dim, depth, num_heads[i], res, self.window_size, block_dpr, not last, branches, mlp_ratio)
+            )
+            dim, res = dim * 2, res // 2
+        return stages
 
     @staticmethod
     def _init_linear(m: nn.Module) -> None:
@@ -583,8 +593,8 @@ class Gswin(ConciseInitInfo, BaseModule):
         for stage in self.stages:
             x = stage(x)
         tokens = self.norm(x.flatten(1, 2))  # (B, N, 8C)
-        glob = tokens.mean(1, keepdim=True) if self.global_token == 'mean' else tokens[:, :1]
-        return torch.cat([glob, tokens], dim=1)
+        global_feature = tokens.mean(1, keepdim=True) if self.global_token == 'mean' else tokens[:, :1]
+        return torch.cat([global_feature, tokens], dim=1)
 
     def get_attention_maps(self) -> dict[str, torch.Tensor]:
         """Attention weights of the last block from the latest forward pass.

@@ -1,4 +1,4 @@
-"""Swin Transformer backbone (timm)."""
+"""Swin Transformer backbone: :class:`TimmBackbone` over timm's ``SwinTransformer``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 import re
 
 import torch
-from timm.models.swin_transformer import SwinTransformer
 
 from rsretrieval.registry import BACKBONES
 
@@ -30,49 +29,31 @@ def swin_release_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return out
 
 
+#: Swin-T with window 8 at 256x256 (the ImageNet Swin-T has window 7 at 224).
+SWIN_T_256 = dict(
+    img_size=256, window_size=8, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.1
+)
+
+
 @BACKBONES.register_module()
 class Swin(TimmBackbone):
-    """timm ``SwinTransformer``; defaults are Swin-T with window 8 at 256x256.
+    """timm ``SwinTransformer`` (``layout='nhwc'``); defaults are Swin-T with window 8 at 256x256.
 
     Output ``(B, 1 + (H/32)(W/32), 8C)``: the mean token, then the last stage's
     tokens (after the final norm).
 
     Args:
-        img_size: Input size (multiple of ``4 * window_size * 8``).
-        window_size: Window size.
-        embed_dim: ``C``.
-        depths: Blocks per stage.
-        num_heads: Heads per stage.
-        drop_path_rate: Stochastic depth rate.
         pretrained: Weights (see :class:`TimmBackbone`): timm's layout or the
             original release's (:func:`swin_release_to_timm`); relative-position
-            tables are resized to ``window_size`` (ImageNet Swin-T has window 7).
+            tables are resized to ``window_size``.
         init_cfg: mmengine initialisation config.
-        **kwargs: Further ``SwinTransformer`` arguments.
+        **kwargs: ``SwinTransformer`` arguments over :data:`SWIN_T_256`:
+            ``img_size`` (a multiple of ``4 * window_size * 8``), ``window_size``,
+            ``embed_dim`` ``C``, ``depths``, ``num_heads``, ``drop_path_rate`` and
+            any other.
     """
 
     convert = staticmethod(swin_release_to_timm)
 
-    def __init__(
-        self,
-        img_size: int = 256,
-        window_size: int = 8,
-        embed_dim: int = 96,
-        depths: tuple[int, ...] = (2, 2, 6, 2),
-        num_heads: tuple[int, ...] = (3, 6, 12, 24),
-        drop_path_rate: float = 0.1,
-        pretrained: str | os.PathLike | None = None,
-        init_cfg: dict | None = None,
-        **kwargs,
-    ) -> None:
-        model = SwinTransformer(
-            img_size=img_size,
-            window_size=window_size,
-            embed_dim=embed_dim,
-            depths=tuple(depths),
-            num_heads=tuple(num_heads),
-            drop_path_rate=drop_path_rate,
-            num_classes=0,
-            **kwargs,
-        )
-        super().__init__(model, 'nhwc', pretrained, init_cfg)
+    def __init__(self, pretrained: str | os.PathLike | None = None, init_cfg: dict | None = None, **kwargs) -> None:
+        super().__init__('swin_tiny_patch4_window7_224', 'nhwc', pretrained, init_cfg, **{**SWIN_T_256, **kwargs})

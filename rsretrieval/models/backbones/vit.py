@@ -1,58 +1,41 @@
-"""Vision Transformer backbone (timm)."""
+"""Vision Transformer backbone: :class:`TimmBackbone` over timm's ``VisionTransformer``."""
 
 from __future__ import annotations
 
 import os
 
-from timm.models.vision_transformer import VisionTransformer
-
 from rsretrieval.registry import BACKBONES
 
 from .timm_backbone import TimmBackbone
 
+#: ViT-B/16 at 256x256 (the position embedding of 224 checkpoints is resized on loading).
+VIT_B16_256 = dict(
+    img_size=256,
+    patch_size=16,
+    embed_dim=768,
+    depth=12,
+    num_heads=12,
+    mlp_ratio=4.0,
+    drop_path_rate=0.1,
+    use_naflex=False,  # timm may swap in NaFlexVit when TIMM_USE_NAFLEXVIT is set; its keys differ
+)
+
 
 @BACKBONES.register_module()
 class ViT(TimmBackbone):
-    """timm ``VisionTransformer``; defaults are ViT-B/16 at 256x256.
+    """timm ``VisionTransformer`` (``layout='tokens'``); defaults are ViT-B/16 at 256x256.
 
     Output ``(B, 1 + (H/p)(W/p), D)``: the class token, then the patch tokens,
     after the final norm.
 
     Args:
-        img_size: Input size the position embedding is built for.
-        patch_size: Patch size ``p``.
-        embed_dim: Token width ``D``.
-        depth: Number of blocks.
-        num_heads: Attention heads.
-        mlp_ratio: MLP hidden width / ``D``.
-        drop_path_rate: Stochastic depth rate.
-        pretrained: Local checkpoint (see :class:`TimmBackbone`).
+        pretrained: Weights (see :class:`TimmBackbone`).
         init_cfg: mmengine initialisation config.
-        **kwargs: Further ``VisionTransformer`` arguments.
+        **kwargs: ``VisionTransformer`` arguments over :data:`VIT_B16_256`:
+            ``img_size`` (the size the position embedding is built for),
+            ``patch_size`` ``p``, ``embed_dim`` ``D``, ``depth``, ``num_heads``,
+            ``mlp_ratio``, ``drop_path_rate`` and any other.
     """
 
-    def __init__(
-        self,
-        img_size: int = 256,
-        patch_size: int = 16,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
-        mlp_ratio: float = 4.0,
-        drop_path_rate: float = 0.1,
-        pretrained: str | os.PathLike | None = None,
-        init_cfg: dict | None = None,
-        **kwargs,
-    ) -> None:
-        model = VisionTransformer(
-            img_size=img_size,
-            patch_size=patch_size,
-            embed_dim=embed_dim,
-            depth=depth,
-            num_heads=num_heads,
-            mlp_ratio=mlp_ratio,
-            drop_path_rate=drop_path_rate,
-            num_classes=0,
-            **kwargs,
-        )
-        super().__init__(model, 'tokens', pretrained, init_cfg)
+    def __init__(self, pretrained: str | os.PathLike | None = None, init_cfg: dict | None = None, **kwargs) -> None:
+        super().__init__('vit_base_patch16_224', 'tokens', pretrained, init_cfg, **{**VIT_B16_256, **kwargs})

@@ -16,8 +16,8 @@ class RetrievalDataPreprocessor(ImgDataPreprocessor):
     RGB tensors, ``data_samples`` = dict of lists (``caption``, ``image_id``,
     ``caption_id``, ``sample_idx``). Output: ``inputs`` ``(B, 3, H, W)`` float,
     ``data_samples`` with the integer lists as ``(B,)`` int64 tensors on the
-    model's device, and the same tensors on the CPU under ``host`` (for checks
-    that must not wait for the device); captions stay strings (the model
+    model's device, and the same tensors on the CPU under ``ids_on_cpu`` (for
+    checks that must not wait for the device); captions stay strings (the model
     tokenises them). Copies to a GPU do not wait for it (``non_blocking``; the
     loaders pin their batches).
 
@@ -41,12 +41,13 @@ class RetrievalDataPreprocessor(ImgDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         out = super().forward(data, training)
         samples = dict(out.get('data_samples') or {})
-        host = {}
+        ids_on_cpu = {}
         for key in self.INT_KEYS:
             if key in samples:
                 values = samples[key]
-                host[key] = values.cpu() if isinstance(values, torch.Tensor) else torch.tensor(values, dtype=torch.long)
-                samples[key] = host[key].to(self.device, non_blocking=True)
-        samples['host'] = host
+                on_cpu = values.cpu() if isinstance(values, torch.Tensor) else torch.tensor(values, dtype=torch.long)
+                ids_on_cpu[key] = on_cpu
+                samples[key] = on_cpu.to(self.device, non_blocking=True)
+        samples['ids_on_cpu'] = ids_on_cpu
         out['data_samples'] = samples
         return out

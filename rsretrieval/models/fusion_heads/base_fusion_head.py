@@ -12,7 +12,7 @@ from torch import nn
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead
 
-from rsretrieval.utils import read_pretrained_tensors, resolve_pretrained
+from rsretrieval.weights.pretrained import read_pretrained_tensors, resolve_pretrained
 
 
 class BertFusionHead(BaseModule, metaclass=ABCMeta):

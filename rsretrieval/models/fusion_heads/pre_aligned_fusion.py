@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 
@@ -26,12 +24,10 @@ class PreAlignedFusion(BertFusionHead):
     Args:
         image_width: Width of the image tokens (the model passes the
             backbone's ``out_channels``).
-        num_layers: Fusion layers (paper: 6, the second half of BERT-base).
-        pretrained: Local BERT folder or packaged name: its configuration,
-            and its last ``num_layers`` layers (or from ``layer_start``) as the
-            initial fusion weights.
+        num_layers: Fusion layers (paper: 6, the second half of BERT-base),
+            initialised from the last ``num_layers`` layers of ``pretrained``
+            (or from ``layer_start``) when it is given.
         layer_start: First pretrained layer copied (``None``: the last ones).
-        config: ``BertConfig`` arguments when ``pretrained`` is None.
         itm_pooling: What the match head reads: ``'cls'`` (the fused
             ``[CLS]``; the paper, ALBEF) or ``'mean'`` (the masked mean of the
             fused text tokens). With a single fusion layer the ``[CLS]`` query
@@ -39,30 +35,24 @@ class PreAlignedFusion(BertFusionHead):
             fixed, the per-token matches are computed in the same layer), and
             ITM learned much slower on the demo than with ``'mean'`` or with
             two layers: use ``'mean'`` for one-layer fusion stacks.
-        with_match_head: Build the match head (the model sets it: see
-            :class:`BertFusionHead`).
-        with_mlm_head: Build the MLM head (set by the model).
-        init_cfg: mmengine initialisation config.
+        **head_args: ``pretrained``, ``config``, ``with_match_head``,
+            ``with_mlm_head`` and ``init_cfg`` of :class:`BertFusionHead`.
     """
 
     def __init__(
         self,
         image_width: int,
         num_layers: int = 6,
-        pretrained: str | os.PathLike | None = None,
         layer_start: int | None = None,
-        config: dict | None = None,
         itm_pooling: str = 'cls',
-        with_match_head: bool = True,
-        with_mlm_head: bool = True,
-        init_cfg: dict | None = None,
+        **head_args,
     ) -> None:
-        super().__init__(image_width, pretrained, config, with_match_head, with_mlm_head, init_cfg)
+        super().__init__(image_width, **head_args)
         if itm_pooling not in ('cls', 'mean'):
             raise ValueError(f"itm_pooling must be 'cls' or 'mean', got {itm_pooling!r}")
         self.itm_pooling = itm_pooling
-        self.layers = BertFusionLayers(self.bert_config, num_layers, pretrained, layer_start)
-        self.itm_head = nn.Linear(self.bert_config.hidden_size, 2) if with_match_head else None
+        self.layers = BertFusionLayers(self.bert_config, num_layers, self.pretrained, layer_start)
+        self.itm_head = nn.Linear(self.bert_config.hidden_size, 2) if self.with_match_head else None
 
     def fuse(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Fused text tokens: ``(B, L, D), (B, L), (B, N, Di) -> (B, L, D)``."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 
@@ -25,34 +23,21 @@ class StandardFusion(BertFusionHead):
 
     Args:
         image_width: Width of the image tokens (set by the model).
-        num_layers: Layers in the two stacks together (even).
-        pretrained: Local BERT folder or packaged name: configuration and the
-            initial weights of both stacks (each from the last layers).
-        config: ``BertConfig`` arguments when ``pretrained`` is None.
-        with_match_head: Build the match head (the model sets it: see
-            :class:`BertFusionHead`).
-        with_mlm_head: Build the MLM head (set by the model).
-        init_cfg: mmengine initialisation config.
+        num_layers: Layers in the two stacks together (even); with
+            ``pretrained``, each stack starts from its last layers.
+        **head_args: ``pretrained``, ``config``, ``with_match_head``,
+            ``with_mlm_head`` and ``init_cfg`` of :class:`BertFusionHead`.
     """
 
-    def __init__(
-        self,
-        image_width: int,
-        num_layers: int = 6,
-        pretrained: str | os.PathLike | None = None,
-        config: dict | None = None,
-        with_match_head: bool = True,
-        with_mlm_head: bool = True,
-        init_cfg: dict | None = None,
-    ) -> None:
+    def __init__(self, image_width: int, num_layers: int = 6, **head_args) -> None:
         if num_layers < 2 or num_layers % 2:
             raise ValueError(
                 f'StandardFusion splits its layers in two stacks: num_layers must be even, got {num_layers}'
             )
-        super().__init__(image_width, pretrained, config, with_match_head, with_mlm_head, init_cfg)
-        self.image_stream = BertFusionLayers(self.bert_config, num_layers // 2, pretrained)
-        self.text_stream = BertFusionLayers(self.bert_config, num_layers // 2, pretrained)
-        self.itm_head = nn.Linear(2 * self.bert_config.hidden_size, 2) if with_match_head else None
+        super().__init__(image_width, **head_args)
+        self.image_stream = BertFusionLayers(self.bert_config, num_layers // 2, self.pretrained)
+        self.text_stream = BertFusionLayers(self.bert_config, num_layers // 2, self.pretrained)
+        self.itm_head = nn.Linear(2 * self.bert_config.hidden_size, 2) if self.with_match_head else None
 
     def itm_logits(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         head = self._require('itm_head')

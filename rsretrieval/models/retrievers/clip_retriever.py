@@ -8,10 +8,9 @@ import os
 import torch
 from mmengine.logging import MMLogger
 from mmengine.model import ImgDataPreprocessor
-from torch import nn
 
 from rsretrieval.registry import MODELS
-from rsretrieval.utils.checkpoint import CheckpointError
+from rsretrieval.utils.checkpoint_errors import CheckpointError
 
 from ..backbones.open_clip_vision import OpenCLIPVision
 from ..text_encoders.open_clip_text import OpenCLIPText
@@ -24,29 +23,34 @@ from ..utils.open_clip_weights import (
     tower_mismatch,
     unwrap_state_dict,
 )
-from .cmpagl import CMPAGL
+from .joint_embedding import JointEmbeddingRetriever
+from .pre_alignment import COMPONENT, PreAlignment, load_pre_alignment_state, nest_pre_alignment_keys
 
 #: CLIP's contrastive loss: the ITC temperature is CLIP's (1 / exp(logit_scale), loaded with
 #: the weights); the lower bound 0.01 is open_clip's clamp of the logit scale at 100.
 CLIP_ITC = dict(type='ITCLoss', temperature=0.07, temp_range=(0.01, 0.5))
+#: The ITC temperature's key, which open_clip's layout names ``logit_scale``.
+ITC_TEMP = f'{COMPONENT}.itc_loss.temp'
 
 
 @MODELS.register_module()
-class CLIPRetriever(CMPAGL):
+class CLIPRetriever(JointEmbeddingRetriever):
     """A CLIP-family model (RemoteCLIP, GeoRSCLIP, OpenAI CLIP, ...) as a retriever.
 
     Image embedding: CLIP's (``OpenCLIPVision``'s global token), L2-normalised;
     text embedding: CLIP's (``OpenCLIPText``'s token 0, the end-of-text
-    feature), L2-normalised; similarity: their cosine. No projection is added:
-    with a checkpoint's weights the similarities are open_clip's
-    (``encode_image``/``encode_text``, normalised) exactly, and the ranking and
-    SMR are those of ``logit_scale * cosine`` (a positive scale changes neither).
+    feature), L2-normalised; similarity: their cosine. Both towers end in
+    CLIP's joint space, so no projection is added: with a checkpoint's weights
+    the similarities are open_clip's (``encode_image``/``encode_text``,
+    normalised) exactly, and the ranking and SMR are those of
+    ``logit_scale * cosine`` (a positive scale changes neither).
 
-    Training reuses CMPAGL's pre-alignment: ``itc`` (CLIP's contrastive loss
-    by default, in-batch; with ``queue_size > 0``, momentum encoders and a
-    feature queue as CMPAGL) and/or ``triplet`` (the optimized triplet loss).
-    The ITC temperature *is* CLIP's logit scale (``T = 1 / exp(logit_scale)``):
-    loaded from the checkpoint, trained, and saved back as ``logit_scale``.
+    Training is :class:`PreAlignment`, as CMPAGL's first stage: ``itc``
+    (CLIP's contrastive loss by default, in-batch; with ``queue_size > 0``,
+    momentum encoders and a feature queue) and/or ``triplet`` (the optimized
+    triplet loss). The ITC temperature *is* CLIP's logit scale
+    (``T = 1 / exp(logit_scale)``): loaded from the checkpoint, trained, and
+    saved back as ``logit_scale``.
 
     The state dict has open_clip's layout (``visual.*``, ``token_embedding.weight``,
     ``transformer.*``, ..., ``logit_scale``), plus the momentum copies and queue
@@ -96,40 +100,17 @@ class CLIPRetriever(CMPAGL):
             pp = image_preprocess_cfg(backbone['arch'], backbone.get('model_cfg'), backbone.get('preprocess_cfg'))
             mean, std = normalisation_255(pp)
             data_preprocessor = dict(type='RetrievalDataPreprocessor', mean=mean, std=std)
-        # CMPAGL without a fusion encoder, in-batch: the momentum copies and queue are built below,
-        # around CLIP's own projections (the linear projections CMPAGL makes are replaced)
-        super().__init__(
-            backbone,
-            text_encoder,
-            fusion_head=None,
-            embed_dim=1,
-            text_pooling='cls',
-            itc=itc,
-            triplet=triplet,
-            itm=None,
-            mlm=None,
-            queue_size=0,
-            momentum=momentum,
-            distill_alpha=0.0,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg,
-        )
+        # token 0 of each tower is CLIP's embedding, already in the joint space: no projection
+        super().__init__(backbone, text_encoder, None, 'cls', data_preprocessor, init_cfg)
         assert isinstance(self.backbone, OpenCLIPVision) and isinstance(self.text_encoder, OpenCLIPText)
-        self.embed_dim = self.backbone.out_channels
-        if self.text_encoder.out_channels != self.embed_dim:
-            raise ValueError(
-                f'CLIPRetriever: the image tower ({self.backbone.arch}) embeds in {self.embed_dim} dimensions, the '
-                f'text tower ({self.text_encoder.arch}) in {self.text_encoder.out_channels}: use one CLIP for both'
-            )
         self._check_normalisation()
-        # index 0 of each tower's tokens is CLIP's embedding: nothing to project
-        self.image_proj, self.text_proj = nn.Identity(), nn.Identity()
         self.pretrained = pretrained
-        if self.itc_loss is None:  # the logit scale is kept for open_clip's layout
+        self.pre_alignment = PreAlignment(self, itc, triplet, queue_size, momentum, distill_alpha)
+        if self.pre_alignment.itc_loss is None:  # the logit scale is kept for open_clip's layout
             self.register_buffer('logit_scale', torch.tensor(math.log(1 / 0.07)))
         self.register_state_dict_post_hook(_to_open_clip_layout)
-        self.register_load_state_dict_pre_hook(_from_open_clip_layout)  # before the momentum hook
-        self._build_momentum(queue_size, momentum, distill_alpha, self.embed_dim)  # after the layout hook
+        self.register_load_state_dict_pre_hook(_from_open_clip_layout)  # before the pre-alignment hook
+        self.register_load_state_dict_pre_hook(load_pre_alignment_state)
 
     def _check_normalisation(self) -> None:
         dp = self.data_preprocessor
@@ -150,8 +131,9 @@ class CLIPRetriever(CMPAGL):
     @property
     def logit_scale_value(self) -> float:
         """CLIP's logit scale ``log(1 / T)`` (the ITC temperature ``T``)."""
-        if self.itc_loss is not None:
-            return -math.log(float(self.itc_loss.temp.detach().clamp(*self.itc_loss.temp_range)))
+        itc = self.pre_alignment.itc_loss
+        if itc is not None:
+            return -math.log(float(itc.temp.detach().clamp(*itc.temp_range)))
         return float(self.logit_scale)
 
     # ----------------------------------------------------------------- weights
@@ -159,23 +141,25 @@ class CLIPRetriever(CMPAGL):
         """Initialise (the towers load their own ``pretrained``), then load ``pretrained``:
         both towers and the logit scale, exactly; the momentum copies follow."""
         super().init_weights()
-        if self.pretrained is None:
-            return
-        state = read_open_clip_state_dict(self.pretrained)
-        self.backbone.load_open_clip(self.pretrained, state)
-        self.text_encoder.load_open_clip(self.pretrained, state)
+        if self.pretrained is not None:
+            self._load_pretrained(self.pretrained)
+        self.pre_alignment.sync_momentum(self)
+
+    def _load_pretrained(self, path: str | os.PathLike) -> None:
+        state = read_open_clip_state_dict(path)
+        self.backbone.load_open_clip(path, state)
+        self.text_encoder.load_open_clip(path, state)
         _, _, rest = split_open_clip_state(state)
         if 'logit_scale' in rest:
             with torch.no_grad():
-                if self.itc_loss is not None:
-                    temp = self.itc_loss.temp
-                    temp.copy_(torch.exp(-rest['logit_scale'].double()).reshape(temp.shape))
+                itc = self.pre_alignment.itc_loss
+                if itc is not None:
+                    itc.temp.copy_(torch.exp(-rest['logit_scale'].double()).reshape(itc.temp.shape))
                 else:
                     self.logit_scale.copy_(rest['logit_scale'].reshape(()))
         ignored = sorted(k for k in rest if k != 'logit_scale')
         if ignored:
-            MMLogger.get_current_instance().info(f'CLIPRetriever: not used from {self.pretrained}: {ignored[:8]}')
-        self.sync_momentum()
+            MMLogger.get_current_instance().info(f'CLIPRetriever: not used from {path}: {ignored[:8]}')
 
     def adapt_checkpoint(self, checkpoint: dict, path: str | os.PathLike) -> dict:
         """A loaded checkpoint made ready for a strict load into this model.
@@ -184,6 +168,8 @@ class CLIPRetriever(CMPAGL):
         (open_clip's DDP training checkpoints) and checks each tower the file
         holds against the config's architecture, so that a mismatch fails in one
         line naming both (e.g. a ViT-B-16 checkpoint for a ViT-B-32 config).
+        The pre-alignment's keys load from either layout
+        (:func:`~.pre_alignment.nest_pre_alignment_keys`).
 
         Args:
             checkpoint: What ``torch.load(weights_only=True)`` returned.
@@ -195,7 +181,7 @@ class CLIPRetriever(CMPAGL):
         Raises:
             CheckpointError: A tower of another architecture.
         """
-        state = unwrap_state_dict(checkpoint, path)
+        state = nest_pre_alignment_keys(unwrap_state_dict(checkpoint, path))
         image, text, _ = split_open_clip_state(state)
         for module, tower_state, tower, arch in (
             (self.backbone.visual, image, 'image', self.backbone.arch),
@@ -207,16 +193,13 @@ class CLIPRetriever(CMPAGL):
         extra = {k: v for k, v in checkpoint.items() if k != 'state_dict'} if 'state_dict' in checkpoint else {}
         return dict(extra, state_dict=state)
 
-    # --------------------------------------------------------------- inference
-    def encode_text(self, captions: list[str]) -> torch.Tensor:
-        batch = self.text_encoder.tokenize(captions, device=self.text_encoder.positional_embedding.device)
-        return self.text_tokens(batch['input_ids'], batch['attention_mask'])[1]
-
-    def encode_image_for_matching(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError('CLIPRetriever has no match head: rerank with MR or SMR instead of ITM')
-
-    def encode_text_for_matching(self, captions: list[str]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError('CLIPRetriever has no match head: rerank with MR or SMR instead of ITM')
+    # ----------------------------------------------------------------- training
+    def loss(self, inputs: torch.Tensor, data_samples: dict) -> dict[str, torch.Tensor]:
+        """The pre-alignment losses of a batch (``loss_itc`` and/or ``loss_triplet``)."""
+        _, ids, mask = self.training_tokens(data_samples['caption'], inputs.device)
+        img_emb = self.image_tokens(inputs)[1]
+        txt_emb = self.text_tokens(ids, mask)[1]
+        return self.pre_alignment(self, inputs, ids, mask, img_emb, txt_emb, data_samples['image_id'])
 
 
 def _fmt(values) -> str:
@@ -237,7 +220,7 @@ def _to_open_clip_layout(model: CLIPRetriever, state_dict: dict, prefix: str, lo
             key = prefix + rest[len('backbone.') :]
         elif rest.startswith('text_encoder.'):
             key = prefix + text_prefix + rest[len('text_encoder.') :]
-        elif rest == 'itc_loss.temp':  # in float64: loading it back gives the same float32 temperature
+        elif rest == ITC_TEMP:  # in float64: loading it back gives the same float32 temperature
             key, value = prefix + 'logit_scale', -torch.log(value.detach().double())
         state_dict[key] = value
 
@@ -256,10 +239,10 @@ def _from_open_clip_layout(
             new = 'text_encoder.' + rest[len(text_prefix) :]
         elif not text_prefix and rest.split('.', 1)[0] in TEXT_ROOTS:
             new = 'text_encoder.' + rest
-        elif rest == 'logit_scale' and model.itc_loss is not None:
-            temp = model.itc_loss.temp
+        elif rest == 'logit_scale' and model.pre_alignment.itc_loss is not None:
+            temp = model.pre_alignment.itc_loss.temp
             value = state_dict.pop(key)
-            state_dict[prefix + 'itc_loss.temp'] = torch.exp(-value.double()).reshape(temp.shape).to(temp.dtype)
+            state_dict[prefix + ITC_TEMP] = torch.exp(-value.double()).reshape(temp.shape).to(temp.dtype)
             continue
         if new is not None:
             state_dict[prefix + new] = state_dict.pop(key)

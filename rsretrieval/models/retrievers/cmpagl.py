@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
-import torch.nn.functional as F
 from mmengine.dist import all_gather, get_world_size
-from mmengine.logging import MMLogger
-from torch import nn
 from torch.distributed.nn.functional import all_gather as all_gather_with_grad
 
 from rsretrieval.registry import FUSION_HEADS, LOSSES, MODELS
 from rsretrieval.utils.progress import Progress
 
-from ..utils import FeatureQueue, MomentumCopy
-from .two_tower import TwoTowerRetriever
-
-#: Each momentum copy and the modules it follows, in the order of its ``module`` list.
-MOMENTUM_SOURCES: dict[str, tuple[str, ...]] = {
-    'momentum_image': ('backbone', 'image_proj'),
-    'momentum_text': ('text_encoder', 'text_proj'),
-}
+from .joint_embedding import JointEmbeddingRetriever
+from .pre_alignment import PreAlignment, load_pre_alignment_state, nest_checkpoint
 
 
 @MODELS.register_module()
-class CMPAGL(TwoTowerRetriever):
+class CMPAGL(JointEmbeddingRetriever):
     """Image encoder + text encoder pre-aligned by ITC and the optimized triplet
     loss, then a fusion encoder trained with ITM (hard negatives) and MLM.
 
     Total loss ``L = L_itc + L_triplet + L_itm + L_mlm`` (each weighted by its
     loss config's ``loss_weight``; a loss set to ``None`` is switched off, for
-    the ablations). Inference runs only the two encoders and projections:
-    similarity is the cosine of the projected global image token and the
-    projected text ``[CLS]``.
+    the ablations). ITC and the triplet loss are the :class:`PreAlignment`
+    component (``pre_alignment``). Inference runs only the two encoders and
+    projections: similarity is the cosine of the projected global image token
+    and the projected text ``[CLS]``.
 
     Args:
         backbone: ``BACKBONES`` config (Gswin in the paper).
@@ -39,8 +33,8 @@ class CMPAGL(TwoTowerRetriever):
         fusion_head: ``FUSION_HEADS`` config (the second half, with
             cross-attention); built with ``image_width`` = the backbone's width.
         embed_dim: Width of the joint embedding space.
-        text_pooling: ``'cls'`` (the paper) or ``'mean'`` (for text encoders
-            pretrained with mean pooling, such as MiniLM).
+        text_pooling: ``'cls'`` (the paper) or ``'mean'`` (see
+            :class:`JointEmbeddingRetriever`).
         itc: ``ITCLoss`` config or None.
         triplet: ``OptimizedTripletLoss`` config or None.
         itm: ``ITMLoss`` config or None (needs ``fusion_head``).
@@ -81,69 +75,48 @@ class CMPAGL(TwoTowerRetriever):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(backbone, text_encoder, embed_dim, text_pooling, data_preprocessor, init_cfg)
-        # the fusion head builds only the heads that a loss (or the retrieval scores) use
-        head_args = dict(
-            image_width=self.backbone.out_channels,
-            with_match_head=bool(itm) or retrieval_scores == 'match_head',
-            with_mlm_head=bool(mlm),
-        )
-        self.fusion_head = FUSION_HEADS.build(fusion_head, default_args=head_args) if fusion_head else None
-        if (itm or mlm) and self.fusion_head is None:
-            raise ValueError('ITM and MLM need a fusion_head')
-        if retrieval_scores not in ('embedding', 'match_head'):
-            raise ValueError(f"retrieval_scores must be 'embedding' or 'match_head', got {retrieval_scores!r}")
-        if retrieval_scores == 'match_head' and self.fusion_head is None:
-            raise ValueError("retrieval_scores='match_head' needs a fusion_head")
+        self._build_fusion_head(fusion_head, itm, mlm, retrieval_scores)
         self.retrieval_scores, self.pair_batch_size = retrieval_scores, pair_batch_size
-        self.itc_loss = LOSSES.build(itc) if itc else None
-        self.triplet_loss = LOSSES.build(triplet) if triplet else None
-        if self.itc_loss is None and self.triplet_loss is None:
+        self.pre_alignment = PreAlignment(self, itc, triplet, queue_size, momentum, distill_alpha)
+        if not self.pre_alignment.has_losses:
             # no loss trains the embedding projections (Std-MI): frozen, so that no
             # parameter goes without a gradient (DDP needs no find_unused_parameters)
             self.image_proj.requires_grad_(False)
             self.text_proj.requires_grad_(False)
         self.itm_loss = LOSSES.build(itm) if itm else None
         self.mlm_loss = LOSSES.build(mlm) if mlm else None
-        if not any((self.itc_loss, self.triplet_loss, self.itm_loss, self.mlm_loss)):
+        if not (self.pre_alignment.has_losses or self.itm_loss or self.mlm_loss):
             raise ValueError('CMPAGL needs at least one of itc, triplet, itm, mlm')
         if self.mlm_loss is not None:
             self.fusion_head.tie_word_embeddings(self.text_encoder.bert.embeddings.word_embeddings)
-        #: Fraction of ``distill_alpha`` in use, set by ``DistillationWarmupHook`` (ramp-up).
-        self.distill_ramp = 1.0
-        self._build_momentum(queue_size, momentum, distill_alpha, embed_dim)
+        self.register_load_state_dict_pre_hook(load_pre_alignment_state)
 
-    # ---------------------------------------------------------- momentum copies
-    def _build_momentum(self, queue_size: int, momentum: float, distill_alpha: float, embed_dim: int) -> None:
-        """The momentum copies and the ITC queue, where an ITC loss and a queue ask for them,
-        and the distillation weight that reads them."""
-        if not 0 <= distill_alpha < 1:
-            raise ValueError(f'distill_alpha must be in [0, 1), got {distill_alpha}')
-        self.distill_alpha = distill_alpha
-        self.use_momentum = self.itc_loss is not None and queue_size > 0
-        if distill_alpha > 0 and not self.use_momentum:
-            raise ValueError('distill_alpha > 0 needs momentum encoders: an ITC loss and queue_size > 0')
-        if self.use_momentum:
-            for name, sources in MOMENTUM_SOURCES.items():
-                setattr(self, name, MomentumCopy(self._momentum_source(sources), momentum))
-            self.queue = FeatureQueue(queue_size, embed_dim)
-            # a checkpoint without momentum copies gives them the weights it gives their sources
-            self.register_load_state_dict_pre_hook(_momentum_keys_from_sources)
-
-    def _momentum_source(self, names: tuple[str, ...]) -> nn.ModuleList:
-        return nn.ModuleList([getattr(self, n) for n in names])
-
-    @torch.no_grad()
-    def sync_momentum(self) -> None:
-        """Set every momentum copy to the current weights of the modules it follows."""
-        for name, sources in MOMENTUM_SOURCES.items() if self.use_momentum else ():
-            getattr(self, name).copy_from(self._momentum_source(sources))
+    def _build_fusion_head(self, fusion_head: dict | None, itm: dict | None, mlm: dict | None, scores: str) -> None:
+        """The fusion head, with only the heads that a loss (or the retrieval scores) use."""
+        head_args = dict(
+            image_width=self.backbone.out_channels,
+            with_match_head=bool(itm) or scores == 'match_head',
+            with_mlm_head=bool(mlm),
+        )
+        self.fusion_head = FUSION_HEADS.build(fusion_head, default_args=head_args) if fusion_head else None
+        if (itm or mlm) and self.fusion_head is None:
+            raise ValueError('ITM and MLM need a fusion_head')
+        if scores not in ('embedding', 'match_head'):
+            raise ValueError(f"retrieval_scores must be 'embedding' or 'match_head', got {scores!r}")
+        if scores == 'match_head' and self.fusion_head is None:
+            raise ValueError("retrieval_scores='match_head' needs a fusion_head")
 
     def init_weights(self) -> None:
         """Initialise (and load pretrained weights into) every module, then copy
         the encoders into their momentum copies, as ALBEF does after loading:
         a copy taken at construction would miss the weights loaded here."""
         super().init_weights()
-        self.sync_momentum()
+        self.pre_alignment.sync_momentum(self)
+
+    def adapt_checkpoint(self, checkpoint: dict, path: str | os.PathLike) -> dict:
+        """A loaded checkpoint with its pre-alignment keys nested (either layout loads;
+        see :func:`~.pre_alignment.nest_pre_alignment_keys`)."""
+        return nest_checkpoint(checkpoint)
 
     # ---------------------------------------------------------------- inference
     def encode_image(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -164,7 +137,7 @@ class CMPAGL(TwoTowerRetriever):
     def encode_text_for_matching(self, captions: list[str]) -> dict[str, torch.Tensor]:
         """``emb`` ``(B, E)``, text ``tokens`` ``(B, max_length, D)`` and their ``mask``
         (padded to the tokenizer's maximum length so that batches concatenate)."""
-        device = self.image_proj.weight.device
+        device = self.weights_device()
         batch = self.text_encoder.tokenize(captions, device=device, pad_to_max_length=True)
         tokens, emb = self.text_tokens(batch['input_ids'], batch['attention_mask'])
         return dict(emb=emb, tokens=tokens, mask=batch['attention_mask'])
@@ -205,60 +178,27 @@ class CMPAGL(TwoTowerRetriever):
         return scores
 
     # ----------------------------------------------------------------- training
-    @torch.no_grad()
-    def _momentum_embeddings(self, images, input_ids, mask) -> tuple[torch.Tensor, torch.Tensor]:
-        for name, sources in MOMENTUM_SOURCES.items():
-            getattr(self, name).update(self._momentum_source(sources))
-        backbone_m, image_proj_m = self.momentum_image.module
-        text_m, text_proj_m = self.momentum_text.module
-        img_m = F.normalize(image_proj_m(backbone_m(images)[:, 0]), dim=-1)
-        txt_m = F.normalize(text_proj_m(self.pool_text(text_m(input_ids, mask), mask)), dim=-1)
-        return img_m, txt_m
-
     def loss(self, inputs: torch.Tensor, data_samples: dict) -> dict[str, torch.Tensor]:
         """The four losses of a batch.
 
         Nothing in a single-process step waits for the device: captions are
         tokenised and MLM-masked on the host, the masked positions reach the
         fusion head as indices, and the ITM check that every pair has a
-        negative reads the host copies of the ids (``data_samples['host']``).
+        negative reads the host copies of the ids (``data_samples['ids_on_cpu']``).
         """
-        device = inputs.device
         image_ids = data_samples['image_id']
-        pad = get_world_size() > 1  # one caption length on every rank: the ITM candidates are all-gathered
-        host = self.text_encoder.tokenize(data_samples['caption'], device='cpu', pad_to_max_length=pad)
-        ids, mask = (host[k].to(device, non_blocking=True) for k in ('input_ids', 'attention_mask'))
+        # padded alike on every rank with several processes: the ITM candidates are all-gathered
+        cpu_tokens, ids, mask = self.training_tokens(data_samples['caption'], inputs.device)
         img_tokens, img_emb = self.image_tokens(inputs)
         txt_tokens, txt_emb = self.text_tokens(ids, mask)
-        losses: dict[str, torch.Tensor] = {}
-
-        if self.itc_loss is not None:
-            if self.use_momentum:
-                img_m, txt_m = self._momentum_embeddings(inputs, ids, mask)
-                # the queue is concatenated (a copy) before enqueue overwrites it in place
-                losses['loss_itc'] = self.itc_loss(
-                    img_emb,
-                    txt_emb,
-                    image_ids,
-                    img_keys=torch.cat([img_m, self.queue.img]),
-                    txt_keys=torch.cat([txt_m, self.queue.txt]),
-                    key_ids=torch.cat([image_ids, self.queue.ids]),
-                    img_emb_m=img_m,
-                    txt_emb_m=txt_m,
-                    alpha=self.distill_alpha * self.distill_ramp,
-                )
-                self.queue.enqueue(img_m, txt_m, image_ids)
-            else:
-                losses['loss_itc'] = self.itc_loss(img_emb, txt_emb, image_ids)
-        if self.triplet_loss is not None:
-            losses['loss_triplet'] = self.triplet_loss(img_emb, txt_emb, image_ids)
+        losses = self.pre_alignment(self, inputs, ids, mask, img_emb, txt_emb, image_ids)
         if self.itm_loss is not None:
-            host_ids = data_samples.get('host', {}).get('image_id')
+            cpu_image_ids = data_samples.get('ids_on_cpu', {}).get('image_id')
             losses['loss_itm'] = self._itm(
-                img_tokens, txt_tokens, ids, mask, img_emb, txt_emb, image_ids, host['input_ids'], host_ids
+                img_tokens, txt_tokens, ids, mask, img_emb, txt_emb, image_ids, cpu_tokens['input_ids'], cpu_image_ids
             )
         if self.mlm_loss is not None:
-            losses['loss_mlm'] = self._mlm(img_tokens, host['input_ids'], host['attention_mask'], mask)
+            losses['loss_mlm'] = self._mlm(img_tokens, cpu_tokens['input_ids'], cpu_tokens['attention_mask'], mask)
         return losses
 
     def _mlm(self, img_tokens, host_ids, host_mask, mask) -> torch.Tensor:
@@ -289,7 +229,8 @@ class CMPAGL(TwoTowerRetriever):
         rank (ALBEF): embeddings, ids and captions are all-gathered, and the
         tokens are all-gathered with their gradient.
         """
-        temp = self.itc_loss.temp.clamp(*self.itc_loss.temp_range) if self.itc_loss is not None else 1.0
+        itc = self.pre_alignment.itc_loss
+        temp = itc.temp.clamp(*itc.temp_range) if itc is not None else 1.0
         cand_img_tokens, cand_txt_tokens, cand_mask = img_tokens, txt_tokens, mask
         cand_img_emb, cand_txt_emb, cand_ids, cand_input_ids = img_emb, txt_emb, image_ids, input_ids
         distributed = get_world_size() > 1
@@ -317,29 +258,6 @@ class CMPAGL(TwoTowerRetriever):
         B = img_emb.shape[0]
         labels = torch.cat([torch.ones(B, dtype=torch.long), torch.zeros(2 * B, dtype=torch.long)])
         return self.itm_loss(logits, labels.to(logits.device, non_blocking=True))
-
-
-def _momentum_keys_from_sources(
-    model: CMPAGL, state_dict: dict, prefix: str, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-) -> None:
-    """Load-state-dict pre-hook: where ``state_dict`` holds an encoder but not its
-    momentum copy (a checkpoint of a model without momentum encoders, a partial
-    one), the copy gets the same tensors, so that it equals its source after
-    the load. Copies that the checkpoint holds (resuming; fine-tuning from a
-    CMPAGL checkpoint, as ALBEF does) load as saved."""
-    filled = 0
-    for name, sources in MOMENTUM_SOURCES.items():
-        for i, source in enumerate(sources):
-            for key in getattr(model, source).state_dict(keep_vars=True):
-                src, dst = f'{prefix}{source}.{key}', f'{prefix}{name}.module.{i}.{key}'
-                if dst not in state_dict and src in state_dict:
-                    state_dict[dst] = state_dict[src]
-                    filled += 1
-    if filled:
-        MMLogger.get_current_instance().info(
-            f'The checkpoint has no momentum copy of {filled} encoder tensors: '
-            'the momentum encoders start from the loaded encoder weights'
-        )
 
 
 def _same_image_or_caption(

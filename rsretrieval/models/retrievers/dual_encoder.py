@@ -1,4 +1,4 @@
-"""Two-tower retrieval: image backbone and text encoder aligned by ITC."""
+"""The ITC-only baseline: two towers trained with the in-batch contrastive loss alone."""
 
 from __future__ import annotations
 
@@ -6,21 +6,19 @@ import torch
 
 from rsretrieval.registry import LOSSES, MODELS
 
-from .two_tower import TwoTowerRetriever
+from .joint_embedding import JointEmbeddingRetriever
 
 
 @MODELS.register_module()
-class DualEncoderRetriever(TwoTowerRetriever):
-    """Image backbone + text encoder + linear projections, trained with ITC.
+class DualEncoderRetriever(JointEmbeddingRetriever):
+    """The ITC-only baseline: image backbone + text encoder + linear projections,
+    trained with in-batch ITC and nothing else (no queue, no momentum encoders,
+    no triplet, ITM or MLM; for those see :class:`~.cmpagl.CMPAGL`).
 
     Args:
-        backbone: ``BACKBONES`` config.
-        text_encoder: ``TEXT_ENCODERS`` config.
-        embed_dim: Width of the joint embedding space.
-        text_pooling: ``'cls'`` or ``'mean'`` (see :class:`TwoTowerRetriever`).
-        loss: ``LOSSES`` config of the contrastive loss.
-        data_preprocessor: Data preprocessor config.
-        init_cfg: mmengine initialisation config.
+        loss: ``LOSSES`` config of the contrastive loss (default ``ITCLoss``).
+        **others: ``backbone``, ``text_encoder``, ``embed_dim``, ``text_pooling``,
+            ``data_preprocessor`` and ``init_cfg``, as :class:`JointEmbeddingRetriever`.
     """
 
     def __init__(

@@ -12,7 +12,7 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 from transformers.utils import logging as hf_logging
 
 from rsretrieval.registry import TEXT_ENCODERS
-from rsretrieval.utils import resolve_pretrained
+from rsretrieval.weights.pretrained import resolve_pretrained
 
 from .token_cache import TokenCache, pad_token_rows
 

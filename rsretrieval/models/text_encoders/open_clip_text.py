@@ -82,12 +82,11 @@ class OpenCLIPText(OpenCLIPTowerMixin, BaseModule):
             text side is a Hugging Face model or uses another tokenizer (SigLIP)
             are refused (they download).
         pretrained: Local open_clip checkpoint; only its text tensors are used.
-        model_cfg: Overrides merged into open_clip's config of ``arch``.
+        model_cfg, init_cfg: As :class:`~rsretrieval.models.backbones.OpenCLIPVision`.
         max_length: Tokens per caption at most (start and end included);
             default: the architecture's context length (77), as open_clip.
         token_cache_size: Captions whose token ids are kept after their first
             tokenisation; 0 turns the cache off.
-        init_cfg: mmengine initialisation config.
     """
 
     def __init__(

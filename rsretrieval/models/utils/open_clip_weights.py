@@ -13,16 +13,11 @@ open_clip saves and what RemoteCLIP and GeoRSCLIP release (``.pt``; also
 open_clip training checkpoint), with DDP's ``'module.'`` prefix or not. Files are
 read with ``torch.load(weights_only=True)`` (or safetensors), never more.
 
-Run as a script, it says what a checkpoint holds, or rewrites one as a plain
-state dict (e.g. a training checkpoint for ``tools/test.py``)::
-
-    python -m rsretrieval.models.utils.open_clip_weights inspect CKPT
-    python -m rsretrieval.models.utils.open_clip_weights convert CKPT OUT.pt
+:func:`describe_open_clip_checkpoint` says what a checkpoint holds.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import difflib
@@ -34,8 +29,9 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch import nn
 
-from rsretrieval.utils.checkpoint import CheckpointError, load_checkpoint_file
-from rsretrieval.utils.pretrained import resolve_pretrained
+from rsretrieval.utils.checkpoint_errors import CheckpointError
+from rsretrieval.utils.checkpoint_reading import load_checkpoint_file
+from rsretrieval.weights.pretrained import resolve_pretrained
 
 #: CLIP's image normalisation (OpenAI's, used by open_clip unless a checkpoint says otherwise), RGB, 0-1 scale.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -389,12 +385,7 @@ def load_tower(
 ) -> None:
     """Load one tower's tensors into ``module`` exactly, or fail in one line naming both sides.
 
-    Args:
-        module: The tower as built from the config (open_clip names).
-        state: The checkpoint's tensors of that tower (:func:`split_open_clip_state`).
-        path: The checkpoint, for messages.
-        tower: ``'image'`` or ``'text'``.
-        arch: The config's architecture, for messages.
+    The arguments are those of :func:`tower_mismatch`.
 
     Raises:
         CheckpointError: The checkpoint has no such tower, or one of another
@@ -407,8 +398,16 @@ def load_tower(
     module.load_state_dict(dict(state), strict=True)
 
 
-# ------------------------------------------------------------------------------ command line
-def _inspect(path: str) -> str:
+def describe_open_clip_checkpoint(path: str | os.PathLike) -> str:
+    """What an open_clip checkpoint holds, in a few lines: its towers (and the open_clip
+    architectures that have them), its logit scale and any other tensors.
+
+    Args:
+        path: A checkpoint file or a weight name (see :func:`read_open_clip_state_dict`).
+
+    Raises:
+        FileNotFoundError, CheckpointError: As :func:`read_open_clip_state_dict`.
+    """
     state = read_open_clip_state_dict(path)
     image, text, rest = split_open_clip_state(state)
     lines = [f'{path}: {len(state)} tensors']
@@ -421,27 +420,3 @@ def _inspect(path: str) -> str:
     if others:
         lines.append(f'  other tensors: {", ".join(others[:6])}{", ..." if len(others) > 6 else ""}')
     return '\n'.join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``inspect CKPT`` or ``convert CKPT OUT``."""
-    parser = argparse.ArgumentParser(description='Inspect or convert an open_clip checkpoint (read weights_only)')
-    sub = parser.add_subparsers(dest='command', required=True)
-    sub.add_parser('inspect', help='say which architecture a checkpoint holds').add_argument('checkpoint')
-    convert = sub.add_parser('convert', help="rewrite as a plain state dict (no 'state_dict' nesting or prefix)")
-    convert.add_argument('checkpoint')
-    convert.add_argument('out')
-    args = parser.parse_args(argv)
-    try:
-        if args.command == 'inspect':
-            print(_inspect(args.checkpoint))
-        else:
-            state = read_open_clip_state_dict(args.checkpoint)
-            torch.save(state, args.out)
-            print(f'{args.out}: {len(state)} tensors')
-    except (CheckpointError, FileNotFoundError) as err:
-        parser.exit(2, f'{parser.prog}: error: {err}\n')
-
-
-if __name__ == '__main__':
-    main()

@@ -1,12 +1,22 @@
-"""Locating pretrained weights: a thin front of :mod:`rsretrieval.weights`."""
+"""Pretrained weights for a module: where they are, their tensors, loaded with a check.
+
+The front that models use: :func:`resolve_pretrained` turns any weight spec into a
+local path, :func:`read_pretrained_tensors` reads part of a Hugging Face folder, and
+:func:`load_weights` loads a file into a module through :func:`~.loading.load_pretrained`
+(resizing where a rule exists), optionally strictly.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-# The table lives with the resolver (imported without torch); re-exported here for existing callers.
-from rsretrieval.weights.sources import PACKAGED_WEIGHTS  # noqa: F401
+import torch
+
+from .loading import WeightLoadError, load_pretrained
+from .resolved_weights import HF_WEIGHT_FILES
+from .resolver import resolve_weights
 
 
 def resolve_pretrained(name_or_path: str | os.PathLike) -> Path:
@@ -30,13 +40,7 @@ def resolve_pretrained(name_or_path: str | os.PathLike) -> Path:
             The weights cannot be had; the one-line message says why and what to do.
         ValueError: A malformed spec.
     """
-    from rsretrieval.weights.resolver import resolve_weights
-
     return resolve_weights(name_or_path).path
-
-
-#: Weight files of a Hugging Face model folder, in the order they are looked for.
-HF_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
 
 
 def read_pretrained_tensors(folder: str | os.PathLike, prefix: str) -> dict:
@@ -55,7 +59,6 @@ def read_pretrained_tensors(folder: str | os.PathLike, prefix: str) -> dict:
     """
     import json
 
-    import torch
     from safetensors import safe_open
 
     folder = Path(folder)
@@ -77,3 +80,43 @@ def read_pretrained_tensors(folder: str | os.PathLike, prefix: str) -> dict:
             state = torch.load(path, map_location='cpu', weights_only=True)
             out.update({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     return out
+
+
+def load_weights(
+    module: torch.nn.Module,
+    path: str | os.PathLike,
+    prefix: str = '',
+    strict: bool = False,
+    convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    new_in_architecture: Sequence[str] | Mapping[str, Sequence[str]] = (),
+) -> tuple[list[str], list[str]]:
+    """Load pretrained weights into ``module``: :func:`rsretrieval.weights.loading.load_pretrained`.
+
+    Args:
+        module: Target module.
+        path: ``.pth``/``.pt``/``.bin`` (loaded with ``weights_only=True``) or
+            ``.safetensors`` file.
+        prefix: Only keys starting with it are used, with it removed.
+        strict: Also raise when the architecture adds tensors or the checkpoint
+            holds unused ones.
+        convert: Maps the checkpoint's keys onto the module's (e.g. timm Swin
+            onto Gswin); applied after ``prefix``.
+        new_in_architecture: Patterns of the module's tensors the checkpoint
+            may lack (see ``load_pretrained``).
+
+    Returns:
+        ``(new_keys, dropped_keys)``: the module's tensors the checkpoint did not
+        fill (all declared new) and the checkpoint's tensors not used.
+
+    Raises:
+        WeightLoadError: A tensor of another shape without a resize rule, or a
+            tensor left unfilled that is not declared new (one line).
+    """
+    report = load_pretrained(module, path, convert=convert, new_in_architecture=new_in_architecture, prefix=prefix)
+    missing, unexpected = list(report.new), list(report.dropped)
+    if strict and (missing or unexpected):
+        raise WeightLoadError(
+            f'{path}: strict loading into {type(module).__name__}: {len(missing)} tensors not filled, '
+            f'{len(unexpected)} unused ({report.summary().splitlines()[-1].strip()})'
+        )
+    return missing, unexpected

@@ -1,0 +1,117 @@
+"""NWPU-Captions JSON (``dataset_nwpu.json``): an object keyed by scene class.
+
+``{"airplane": [{"filename", "split", "raw", "raw_1", ..., "raw_4", "imgid",
+"sentids", ...}], ...}``; the images lie in ``<class>/<filename>``.
+"""
+
+from __future__ import annotations
+
+from rsretrieval.registry import ANNOTATION_FORMATS
+
+from .annotation_file import AnnotationError, AnnotationFile
+from .base import AnnotationFormat, ImageRecord
+
+#: The caption fields of an NWPU-Captions entry, in order; ``raw_5``, ``raw_6``, ...
+#: are read too when present.
+NWPU_CAPTION_KEYS = ('raw', 'raw_1', 'raw_2', 'raw_3', 'raw_4')
+#: The split values an NWPU-Captions entry may hold.
+NWPU_SPLITS = ('train', 'val', 'test')
+
+
+@ANNOTATION_FORMATS.register_module('nwpu')
+class NwpuFormat(AnnotationFormat):
+    """NWPU-Captions JSON.
+
+    Detected as a JSON object without ``images`` (that is Karpathy) whose
+    values include a list whose first entry has ``raw`` or ``filename``: one
+    class is enough, so that a file with a malformed class is still read as
+    NWPU-Captions and the reader names the class at fault.
+
+    Every entry of every class is validated, whatever its split, so that a bad
+    entry fails whichever split is built first. A record's ``filename`` is
+    ``<class>/<filename>`` (the release keeps each class in its own folder of
+    ``NWPU_images``); its captions are ``raw``, ``raw_1``, ..., ``raw_4`` (and
+    ``raw_5``, ... when present), and their sources read
+    ``file[class][entry index][field]``. Empty captions are left to the dataset
+    (``empty_captions``), as in the other formats. Records come class by class
+    in file order.
+
+    A class that is not a list, an entry that is not an object, a missing or
+    empty ``filename``, a missing ``split`` or one that is not train/val/test,
+    a missing or non-string caption field each raise :class:`AnnotationError`
+    naming the file, class and entry; so does a ``split`` the file does not
+    hold (the splits present are listed).
+    """
+
+    description = 'a JSON object of per-class lists of entries with "filename" and "raw" (NWPU-Captions)'
+
+    def detect(self, source: AnnotationFile) -> bool:
+        if not source.looks_like_json():
+            return False
+        data = source.json()
+        return isinstance(data, dict) and 'images' not in data and any(_looks_like_entries(v) for v in data.values())
+
+    def read(self, source: AnnotationFile, split: str) -> list[ImageRecord]:
+        path, data = source.path, source.json()
+        if not isinstance(data, dict):
+            raise AnnotationError(
+                f'{path}: NWPU-Captions format needs a top-level JSON object keyed by scene class, '
+                f'got {type(data).__name__}'
+            )
+        splits: set[str] = set()
+        records = []
+        for cls, entries in data.items():
+            if not isinstance(entries, list):
+                raise AnnotationError(
+                    f'{path}[{cls}]: class {cls!r} must hold a list of image entries, got {type(entries).__name__}'
+                )
+            for i, entry in enumerate(entries):
+                record, entry_split = _read_entry(entry, f'{path}[{cls}][{i}]', cls, i)
+                splits.add(entry_split)
+                if entry_split == split:
+                    records.append(record)
+        if split not in splits:
+            raise AnnotationError(f'{path}: unknown split {split!r}; the file has splits {sorted(splits)}')
+        return records
+
+
+def _looks_like_entries(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and isinstance(value[0], dict)
+        and ('raw' in value[0] or 'filename' in value[0])
+    )
+
+
+def _read_entry(entry: object, where: str, cls: str, index: int) -> tuple[ImageRecord, str]:
+    """The record of one entry of class ``cls`` and its split, whatever the split built."""
+    if not isinstance(entry, dict):
+        raise AnnotationError(f'{where}: expected an object, got {type(entry).__name__}')
+    filename = entry.get('filename')
+    if not isinstance(filename, str) or not filename.strip():
+        problem = 'missing key "filename"' if 'filename' not in entry else f'bad filename {filename!r}'
+        raise AnnotationError(f'{where}: {problem} (class {cls!r}, entry {index})')
+    name = f'{where} ({filename})'
+    if 'split' not in entry:
+        raise AnnotationError(f'{name}: missing key "split"')
+    if entry['split'] not in NWPU_SPLITS:
+        raise AnnotationError(f'{name}: unknown split value {entry["split"]!r}; expected one of {NWPU_SPLITS}')
+    keys = _caption_keys(entry)
+    for key in keys:
+        if key not in entry:
+            raise AnnotationError(f'{name}: missing caption field {key!r}')
+        if not isinstance(entry[key], str):
+            raise AnnotationError(f'{name}: caption field {key!r} must be a string, got {type(entry[key]).__name__}')
+    record = ImageRecord(
+        f'{cls}/{filename}', tuple(entry[key] for key in keys), tuple(f'{where}[{key}]' for key in keys)
+    )
+    return record, entry['split']
+
+
+def _caption_keys(entry: dict) -> list[str]:
+    """``raw``, ``raw_1``, ..., ``raw_4``, then ``raw_5``, ... as long as the entry has them."""
+    keys = list(NWPU_CAPTION_KEYS)
+    while f'raw_{len(keys)}' in entry:
+        keys.append(f'raw_{len(keys)}')
+    return keys

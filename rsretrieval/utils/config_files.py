@@ -1,0 +1,43 @@
+"""Reading a config file, and the config of a training or test command."""
+
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+
+from mmengine.config import Config
+
+from .cfg_options import merge_cfg_options
+from .config_errors import ConfigError
+from .distributed import setup_distributed
+from .pin_memory import pin_memory_where_useful
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile`` with a one-line :class:`ConfigError` naming the file."""
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError as err:
+        raise ConfigError(f'config not found: {err.filename or path}') from err
+    except Exception as err:  # syntax errors, bad _base_ paths, errors raised by the config's code
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ''
+        raise ConfigError(f'config {path} cannot be read: {type(err).__name__}: {first}') from err
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read ``args.config`` and apply the options of :func:`add_common_args`.
+
+    Raises:
+        ConfigError: The config cannot be read, or an option does not fit it (one line).
+    """
+    cfg = merge_cfg_options(read_config(args.config), args.cfg_options)
+    pin_memory_where_useful(cfg)
+    cfg.launcher = args.launcher
+    if getattr(args, 'compile', False):
+        cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), dict(type='CompileModulesHook')]
+    setup_distributed(cfg)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
