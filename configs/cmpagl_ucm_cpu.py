@@ -2,7 +2,7 @@
 # split 2 + 1, all four losses), the same 5-epoch schedule as the two-tower
 # baseline `dual_encoder_ucm_cpu.py`. A smoke-scale run on real images, not the
 # paper's setting.
-#   python tools/train.py configs/cmpagl_ucm_cpu.py --cfg-options data_root=../shared/data/ucm_captions
+#   python tools/train.py configs/cmpagl_ucm_cpu.py --cfg-options data_root=/path/to/ucm_captions
 _base_ = [
     '_base_/models/cmpagl_gswin-tiny_minilm-l3.py',
     '_base_/datasets/ucm_captions_128px.py',

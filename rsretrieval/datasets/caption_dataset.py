@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from rsretrieval.registry import DATASETS
 
 from .annotation_formats import AnnotationError, ImageRecord, check_annotation_format, load_annotations
+from .subsets import check_subset, class_coverage, image_classes, narrow_subset_reason, spread_subset
 from .text import clean_caption
 from .transforms.loading import read_rgb
 
@@ -88,7 +89,17 @@ class RSCaptionDataset(BaseDataset):
             *images*, and their captions, ``img2txt`` and ``txt2img`` follow with
             ids renumbered, so evaluation, saved matrices, rerankers and tools
             see one consistent subset; in train mode it selects (image,
-            caption) pairs. Only the selected images are checked.
+            caption) pairs. Only the selected images are checked. Annotation
+            files list their images class by class, so a warning is logged when
+            the selection covers fewer than half the classes, or, where the
+            file names state no class, is one run of fewer than half the images.
+        subset: ``dict(num_images=N, seed=S)`` (``seed`` defaults to 0): ``N``
+            images spread over the whole split, in both modes with all their
+            captions: stratified over the classes the file names state
+            (``<class>/...`` folders, ``<class>_<n>`` stems), else drawn one
+            from each of ``N`` equal runs of the annotation order. The same
+            images for a seed on every rank; see
+            :mod:`rsretrieval.datasets.subsets`. Not with ``indices``.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
             (``pipeline``, ``test_mode``, ``lazy_init``, ...).
     """
@@ -107,12 +118,20 @@ class RSCaptionDataset(BaseDataset):
         empty_captions: str = 'error',
         holdout: dict | None = None,
         indices: int | Sequence[int] | None = None,
+        subset: dict | None = None,
         **kwargs,
     ) -> None:
         self.holdout = _check_holdout(holdout, split)
         # applied here, to images or pairs with the ground truth renumbered; mmengine's own
         # subset would cut data_list alone and leave the ground truth of the full split
-        self.subset = indices
+        if indices is not None and subset is not None:
+            raise ValueError(
+                'give indices or subset, not both: indices is the first N (image, caption) pairs in training, '
+                'the first N images in test mode, or a list of positions; subset=dict(num_images=N, seed=0) '
+                'is N images spread over the whole split'
+            )
+        self.indices = indices
+        self.subset = check_subset(subset)
         if empty_captions not in ('error', 'drop'):
             raise ValueError(f"empty_captions must be 'error' or 'drop', got {empty_captions!r}")
         self.empty_captions = empty_captions
@@ -149,15 +168,8 @@ class RSCaptionDataset(BaseDataset):
         image_root = self.data_prefix.get('img_path', '') or self.data_root
         images = self._clean_captions(records)  # [(record, captions)]
         total = len(images)
-        if self.subset is not None:
-            pairs = sum(len(caps) for _, caps in images)
-            images = self._select(images)
-            chosen = (
-                f'{len(images)} of {total} images'
-                if self.test_mode
-                else f'{sum(len(caps) for _, caps in images)} of {pairs} pairs ({len(images)} images)'
-            )
-            MMLogger.get_current_instance().info(f'{self.ann_file} [{self.split}]: subset of {chosen} (indices)')
+        if self.indices is not None or self.subset is not None:
+            images = self._take_subset(images)
         paths = [os.path.join(image_root, rec.filename) for rec, _ in images]
         if self.check_images:
             _check_images(paths, [rec for rec, _ in images], full=self.check_images == 'full')
@@ -171,8 +183,10 @@ class RSCaptionDataset(BaseDataset):
         self._metainfo.update(split=self.split, num_images=len(self._image_paths), num_captions=len(self._captions))
         if self.holdout is not None:
             self._metainfo.update(holdout=dict(self.holdout))
-        if self.subset is not None:
+        if self.indices is not None or self.subset is not None:
             self._metainfo.update(subset_of=total)
+        if self.subset is not None:
+            self._metainfo.update(subset=dict(self.subset))
         if self.test_mode:
             return [dict(img_path=p, image_id=i) for i, p in enumerate(self._image_paths)]
         return [
@@ -180,18 +194,49 @@ class RSCaptionDataset(BaseDataset):
             for t, img in enumerate(self._txt2img)
         ]
 
-    def _select(self, images: list[tuple[ImageRecord, list[str]]]) -> list[tuple[ImageRecord, list[str]]]:
-        """The ``indices`` subset: images in test mode; in train mode (image, caption) pairs,
-        grouped back by image in the order of their first selected pair."""
+    def _take_subset(self, images: list[tuple[ImageRecord, list[str]]]) -> list[tuple[ImageRecord, list[str]]]:
+        """The images (with the captions) that ``indices`` or ``subset`` keeps, logged in one
+        line; a narrow ``indices`` selection is warned about in another."""
+        classes = image_classes([rec.filename for rec, _ in images])
+        if self.subset is not None:
+            selected = [(i, images[i][1]) for i in spread_subset(classes, **self.subset)]
+            how = f'subset seed {self.subset["seed"]}'
+        else:
+            selected = self._select(images)
+            how = 'indices'
+            self._warn_if_narrow(classes, [i for i, _ in selected])
+        pairs = sum(len(caps) for _, caps in images)
+        chosen = f'{len(selected)} of {len(images)} images'
+        if not self.test_mode:
+            chosen += f' ({sum(len(caps) for _, caps in selected)} of {pairs} pairs)'
+        coverage = class_coverage(classes, [i for i, _ in selected])
+        MMLogger.get_current_instance().info(f'{self.ann_file} [{self.split}]: subset of {chosen}, {coverage} ({how})')
+        return [(images[i][0], captions) for i, captions in selected]
+
+    def _select(self, images: list[tuple[ImageRecord, list[str]]]) -> list[tuple[int, list[str]]]:
+        """The ``indices`` subset as (image position, captions): images in test mode; in train
+        mode (image, caption) pairs, grouped back by image in the order of their first selected pair."""
         units = images if self.test_mode else [(i, c) for i, (_, caps) in enumerate(images) for c in caps]
-        picked = _positions(self.subset, len(units), 'images' if self.test_mode else '(image, caption) pairs')
+        picked = _positions(self.indices, len(units), 'images' if self.test_mode else '(image, caption) pairs')
         if self.test_mode:
-            return [images[i] for i in picked]
+            return [(i, images[i][1]) for i in picked]
         by_image: dict[int, list[str]] = {}
         for i in picked:
             image, caption = units[i]
             by_image.setdefault(image, []).append(caption)
-        return [(images[i][0], captions) for i, captions in by_image.items()]
+        return list(by_image.items())
+
+    def _warn_if_narrow(self, classes: list[str | None], picked: list[int]) -> None:
+        """One warning line when ``indices`` keeps a corner of the split (a few classes)."""
+        reason = narrow_subset_reason(classes, picked)
+        if reason is None:
+            return
+        given = f'={self.indices}' if isinstance(self.indices, int) else f' ({len(self.indices)} positions)'
+        MMLogger.get_current_instance().warning(
+            f'{self.ann_file} [{self.split}]: indices{given} {reason}; training or validating on it says little '
+            f'about the whole split; subset=dict(num_images={len(picked)}, seed=0) keeps as many images, '
+            'spread over all of it'
+        )
 
     def _clean_captions(self, records: list[ImageRecord]) -> list[tuple[ImageRecord, list[str]]]:
         """Each record with its cleaned captions; empty ones raise or are dropped (``empty_captions``)."""

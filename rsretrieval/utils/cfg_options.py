@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mmengine.config import Config
 
 from .config_errors import ConfigError
-
-# Top-level variables that a config copies into nested keys when it is read:
-# overriding the variable with --cfg-options moves every nested copy with it.
-PROPAGATED_VARIABLES = {'data_root': 'data_root', 'text_weights': 'pretrained', 'image_weights': 'pretrained'}
-
-
-def _replace_values(node: Any, key: str, old: Any, new: Any) -> int:
-    """Set ``key`` to ``new`` wherever it equals ``old``; return the count."""
-    count = 0
-    if isinstance(node, dict):
-        if key in node and node[key] == old:
-            node[key] = new
-            count += 1
-        for value in node.values():
-            count += _replace_values(value, key, old, new)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            count += _replace_values(value, key, old, new)
-    return count
+from .config_variables import PROPAGATED_VARIABLES, replace_values
 
 
 def merge_cfg_options(cfg: Config, options: dict | None) -> Config:
@@ -45,7 +25,9 @@ def apply_cfg_options(cfg: Config, options: dict | None) -> Config:
     :data:`PROPAGATED_VARIABLES` that is overridden, every nested key that held
     the config's value is set to the new one: ``--cfg-options data_root=PATH``
     moves the whole dataset, ``text_weights=PATH`` the text encoder and the
-    fusion encoder together, ``image_weights=NAME`` the image backbone.
+    fusion encoder together, ``image_weights=NAME`` the image backbone. A config
+    read with :func:`~rsretrieval.utils.config_files.read_config` has its copies
+    at its own value already, also where a child config changed the variable.
     """
     if not options:
         return cfg
@@ -57,7 +39,7 @@ def apply_cfg_options(cfg: Config, options: dict | None) -> Config:
         for name, new in moved.items():
             old = cfg.get(name)
             if old is not None:
-                _replace_values(as_dict, PROPAGATED_VARIABLES[name], old, new)
+                replace_values(as_dict, PROPAGATED_VARIABLES[name], old, new)
             as_dict[name] = new
         cfg = Config(as_dict, filename=cfg.filename)
     return cfg

@@ -9,11 +9,26 @@ from mmengine.config import Config
 
 from .cfg_options import merge_cfg_options
 from .config_errors import ConfigError
+from .config_variables import propagate_variables
 from .distributed import setup_distributed
 from .pin_memory import pin_memory_where_useful
 
 
 def read_config(path: str) -> Config:
+    """``Config.fromfile``, with the variables a child config changes moved into their copies.
+
+    A file with ``_base_`` that sets ``data_root``, ``text_weights`` or ``image_weights``
+    moves every nested key that its bases derived from the variable
+    (:func:`~rsretrieval.utils.config_variables.propagate_variables`).
+
+    Raises:
+        ConfigError: The file cannot be read, or sets such a variable to no effect (one line
+            naming the file).
+    """
+    return propagate_variables(_read_file(path))
+
+
+def _read_file(path: str) -> Config:
     """``Config.fromfile`` with a one-line :class:`ConfigError` naming the file."""
     try:
         return Config.fromfile(path)

@@ -21,7 +21,7 @@ Detection claims a ``.tsv`` file whose first line has a tab.
 from __future__ import annotations
 
 from rsretrieval.datasets import AnnotationError, AnnotationFile, AnnotationFormat, ImageRecord
-from rsretrieval.datasets.annotation_formats import read_text_lines
+from rsretrieval.datasets.annotation_formats import read_text_lines, require_str
 from rsretrieval.registry import ANNOTATION_FORMATS
 
 HEADERS = (('image', 'caption'), ('image', 'caption', 'split'))
@@ -38,22 +38,22 @@ class CaptionTableFormat(AnnotationFormat):
 
     def read(self, source: AnnotationFile, split: str) -> list[ImageRecord]:
         rows = _rows(source)
-        has_split = bool(rows) and len(rows[0][1]) == 3
-        splits = {fields[2] for _, fields in rows} if has_split else {split}
+        has_split = bool(rows) and 'split' in rows[0][1]
+        splits = {row['split'] for _, row in rows} if has_split else {split}
         if split not in splits:
             raise AnnotationError(f'{source.path}: unknown split {split!r}; the file has splits {sorted(splits)}')
         captions: dict[str, list[str]] = {}
         where: dict[str, list[str]] = {}
-        for line, (image, caption, *row_split) in rows:
-            if row_split and row_split[0] != split:
+        for line, row in rows:
+            if row.get('split', split) != split:
                 continue
-            captions.setdefault(image, []).append(caption)
-            where.setdefault(image, []).append(f'{source.path}:{line}')
+            captions.setdefault(row['image'], []).append(row['caption'])
+            where.setdefault(row['image'], []).append(f'{source.path}:{line}')
         return [ImageRecord(image, tuple(caps), tuple(where[image])) for image, caps in captions.items()]
 
 
-def _rows(source: AnnotationFile) -> list[tuple[int, list[str]]]:
-    """``(line number, fields)`` of every data line, the header left out.
+def _rows(source: AnnotationFile) -> list[tuple[int, dict[str, str]]]:
+    """``(line number, {column: value})`` of every data line, the header left out.
 
     Raises:
         AnnotationError: A line without 2 or 3 fields, with an empty image
@@ -70,12 +70,23 @@ def _rows(source: AnnotationFile) -> list[tuple[int, list[str]]]:
                 f'{source.path}:{number}: expected image<TAB>caption[<TAB>split], got {len(fields)} field(s): '
                 f'{text[:80]!r}'
             )
-        if not all(fields[::2]):
-            raise AnnotationError(f'{source.path}:{number}: empty image name or split: {text[:80]!r}')
         if rows and len(fields) != len(rows[0][1]):
             raise AnnotationError(
                 f'{source.path}:{number}: {len(fields)} fields, but line {rows[0][0]} has {len(rows[0][1])}; '
                 'give every line a split, or none'
             )
-        rows.append((number, fields))
+        rows.append((number, _columns(fields, f'{source.path}:{number}')))
     return rows
+
+
+def _columns(fields: list[str], where: str) -> dict[str, str]:
+    """The fields of one line by column name; the image name and the split must not be empty.
+
+    The library's typed accessors give the messages of the built-in formats
+    (``captions.tsv:4: column "image" must be a non-empty string, got str ''``).
+    """
+    row = dict(zip(HEADERS[len(fields) - 2], fields))
+    for column in ('image', 'split'):
+        if column in row:
+            require_str(row, column, where, non_empty=True, label=f'column "{column}"')
+    return row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -91,10 +92,11 @@ def test_a_table_without_split_column_is_one_split(tmp_path):
         (['a.png\tone\ttrain', 'b.png two train'], r'captions\.tsv:2: expected image<TAB>caption\[<TAB>split\], got 1'),
         (['a.png\tone\ttrain', 'b.png\ttwo\ttrain\textra'], r'captions\.tsv:2: expected .* got 4 field'),
         (['a.png\tone\ttrain', 'b.png\ttwo'], r'captions\.tsv:2: 2 fields, but line 1 has 3'),
-        (['a.png\tone\ttrain', '\ttwo\ttrain'], r'captions\.tsv:2: empty image name or split'),
+        (['a.png\tone\ttrain', '\ttwo\ttrain'], r'captions\.tsv:2: column "image" must be a non-empty string, got str'),
+        (['a.png\tone\ttrain', 'b.png\ttwo\t '], r'captions\.tsv:2: column "split" must be a non-empty string'),
         (['a.png\tone\ttrain', '', 'b.png\ttwo\ttrain'], r'captions\.tsv:2: empty line'),
     ],
-    ids=['no-tab', 'four-fields', 'split-missing', 'no-image', 'blank-line'],
+    ids=['no-tab', 'four-fields', 'split-missing', 'no-image', 'no-split', 'blank-line'],
 )
 def test_a_malformed_line_is_named(table_root, lines, message):
     (table_root / 'captions.tsv').write_text('\n'.join(lines) + '\n')
@@ -112,6 +114,54 @@ def test_a_tsv_name_alone_is_not_claimed(tmp_path):
     path.write_text('no tab on this line\n')
     with pytest.raises(AnnotationError, match=r'notes\.tsv: cannot detect the annotation format.*tsv: a \.tsv file'):
         detect_format(path)
+
+
+# line mutations of a valid table, and what each puts in the line it picks
+FUZZ_CASES = 100
+LINE_MUTATIONS = {
+    'drop a tab': lambda line: line.replace(b'\t', b' ', 1),
+    'add a column': lambda line: line + b'\tjunk',
+    'empty the image': lambda line: line[line.index(b'\t') :],
+    'empty the split': lambda line: line[: line.rindex(b'\t') + 1],
+    'a number as the image': lambda line: b'7' + line[line.index(b'\t') :],
+    'not UTF-8': lambda line: line + b'\xff',
+    'blank': lambda line: b'',
+    'a line separator in the caption': lambda line: line.replace(b'\t', '\t\u2028'.encode(), 1),
+    'truncated': lambda line: line[: len(line) // 2],
+}
+
+
+def _mutated_table(rng: random.Random) -> tuple[bytes, list[str]]:
+    lines = [b'image\tcaption\tsplit'] + ['\t'.join(row).encode() for row in ROWS]
+    done = []
+    for _ in range(rng.randint(1, 2)):
+        at, name = rng.randrange(len(lines)), rng.choice(sorted(LINE_MUTATIONS))
+        lines[at] = LINE_MUTATIONS[name](lines[at])
+        done.append(f'line {at + 1}: {name}')
+    return b'\n'.join(lines) + b'\n', done
+
+
+def test_mutated_tables_build_or_fail_naming_the_file(table_root):
+    """Seeded line mutations: a dataset builds, or fails with an error naming the table."""
+    path, problems, refused = table_root / 'captions.tsv', [], 0
+    for index in range(FUZZ_CASES):
+        rng = random.Random(f'tsv-{index}')
+        raw, done = _mutated_table(rng)
+        path.write_bytes(raw)
+        split = rng.choice(('train', 'val', 'test'))
+        for ann_format in ('tsv', 'auto'):
+            try:
+                # serialize_data=False: mmengine's serialisation runs gc.collect(), most of a build here
+                cfg = _dataset_cfg(table_root, ann_format=ann_format, split=split, test_mode=True, serialize_data=False)
+                DATASETS.build(cfg)
+            except (AnnotationError, FileNotFoundError) as err:
+                refused += 1
+                if str(path) not in str(err):
+                    problems.append(f'case {index} {done}: {err}')
+            except Exception as err:  # noqa: BLE001 - any other error is what this test looks for
+                problems.append(f'case {index} {done} ({split}, {ann_format}): raw {type(err).__name__}: {err}')
+    assert not problems, '\n'.join(problems)
+    assert refused > FUZZ_CASES // 2
 
 
 @requires_install

@@ -6,6 +6,7 @@ from rsretrieval.registry import ANNOTATION_FORMATS
 
 from .annotation_file import AnnotationError, AnnotationFile
 from .base import AnnotationFormat, ImageRecord
+from .fields import describe, expect_dict, require_str, require_str_list
 
 #: The split names an ALBEF file may stand for.
 ALBEF_SPLITS = ('train', 'val', 'test')
@@ -17,6 +18,9 @@ class AlbefFormat(AnnotationFormat):
 
     Entries naming the same image are merged. The file is one split, named by
     the file: ``split`` is checked to be a known split name but does not filter.
+    An entry that is not an object, an ``image`` that is not a non-empty
+    string, or a ``caption`` that is neither a string nor a non-empty list of
+    strings raises :class:`AnnotationError` naming the file, the entry and the field.
     """
 
     description = 'a JSON list of {"image", "caption"} (ALBEF)'
@@ -30,18 +34,17 @@ class AlbefFormat(AnnotationFormat):
             raise AnnotationError(f'{path}: unknown split {split!r}; ALBEF files are train, val or test')
         data = source.json()
         if not isinstance(data, list):
-            raise AnnotationError(f'{path}: ALBEF format needs a top-level JSON list')
+            raise AnnotationError(f'{path}: ALBEF format needs a top-level JSON list, got {describe(data)}')
         caps: dict[str, list[str]] = {}
         srcs: dict[str, list[str]] = {}
         for i, entry in enumerate(data):
             where = f'{path}[{i}]'
-            if not isinstance(entry, dict) or 'image' not in entry or 'caption' not in entry:
-                raise AnnotationError(f'{where}: expected an object with "image" and "caption"')
-            entry_caps = entry['caption']
-            if isinstance(entry_caps, str):
-                entry_caps = [entry_caps]
-            if not isinstance(entry_caps, list) or not all(isinstance(c, str) for c in entry_caps):
-                raise AnnotationError(f'{where}: "caption" must be a string or a list of strings')
-            caps.setdefault(entry['image'], []).extend(entry_caps)
-            srcs.setdefault(entry['image'], []).extend(f'{where}[caption][{j}]' for j in range(len(entry_caps)))
+            entry = expect_dict(entry, where)
+            image = require_str(entry, 'image', where, non_empty=True)
+            named = f'{where} ({image})'
+            entry_caps = require_str_list(entry, 'caption', named, allow_str=True)
+            if not entry_caps:
+                raise AnnotationError(f'{named}: key "caption" holds no caption')
+            caps.setdefault(image, []).extend(entry_caps)
+            srcs.setdefault(image, []).extend(f'{where}[caption][{j}]' for j in range(len(entry_caps)))
         return [ImageRecord(name, tuple(c), tuple(srcs[name])) for name, c in caps.items()]

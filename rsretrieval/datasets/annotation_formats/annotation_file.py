@@ -54,7 +54,13 @@ class AnnotationFile:
 
 
 def read_json(path: Path) -> object:
-    """Parse the JSON file ``path``; errors name the file (and the line and column)."""
+    """Parse the JSON file ``path``.
+
+    Raises:
+        AnnotationError: Not UTF-8 text, malformed JSON (with the line and
+            column), a number too long for Python, or nesting too deep for its
+            parser; each names the file.
+    """
     try:
         text = path.read_text(encoding='utf-8')
     except UnicodeDecodeError as err:
@@ -63,10 +69,18 @@ def read_json(path: Path) -> object:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise AnnotationError(f'{path}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}') from err
+    except ValueError as err:  # a number beyond Python's digit limit for int()
+        raise AnnotationError(f'{path}: unreadable JSON: {err}') from err
+    except RecursionError as err:  # the parser recurses once per nested list or object
+        raise AnnotationError(f'{path}: JSON nested too deeply to read') from err
 
 
 def read_text_lines(path: Path, allow_empty: bool, strip: bool = True) -> list[str]:
     """The lines of ``path``; trailing blank lines are dropped, inner ones kept if allowed.
+
+    Lines end at ``\\n``, ``\\r\\n`` or ``\\r``, as in a file read in text mode (the
+    AMFMN/GaLR readers); a form feed or a Unicode line separator inside a
+    caption does not end its line.
 
     Args:
         path: A UTF-8 text file.
@@ -83,7 +97,8 @@ def read_text_lines(path: Path, allow_empty: bool, strip: bool = True) -> list[s
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b'\n') + 1
         raise AnnotationError(f'{path}:{line}: not UTF-8 text') from err
-    lines = text.splitlines()
+    # read_text has turned \r\n and \r into \n; str.splitlines would break at more
+    lines = text.split('\n')
     while lines and not lines[-1].strip():
         lines.pop()
     for i, line in enumerate(lines):

@@ -48,7 +48,11 @@ class AnnotationFormat(ABC):
 
     @abstractmethod
     def read(self, source: AnnotationFile, split: str) -> list[ImageRecord]:
-        """The records of ``split``, one per image in file order.
+        """The records of ``split``, one per image in file order, each with a caption at least.
+
+        Read every field through the typed accessors of :mod:`.fields`
+        (``require_str``, ``require_list``, ...): a value of the wrong type
+        then fails naming the file, the entry and the field.
 
         Raises:
             AnnotationError: Malformed content or a split the file does not

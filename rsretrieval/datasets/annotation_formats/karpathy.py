@@ -6,15 +6,26 @@ one file holds every split.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rsretrieval.registry import ANNOTATION_FORMATS
 
 from .annotation_file import AnnotationError, AnnotationFile
 from .base import AnnotationFormat, ImageRecord
+from .fields import describe, expect_dict, require_list, require_str, require_str_list
 
 
 @ANNOTATION_FORMATS.register_module('karpathy')
 class KarpathyFormat(AnnotationFormat):
-    """Karpathy JSON, detected as a JSON object with an ``images`` key."""
+    """Karpathy JSON, detected as a JSON object with an ``images`` key.
+
+    Every entry is validated, whatever its split, so that a bad entry fails
+    whichever split is built first: an entry that is not an object, a
+    ``filename`` that is not a non-empty string, a ``split`` that is not a
+    string, ``sentences`` that is not a list, or a sentence without a ``raw``
+    string (or a ``tokens`` list of strings) raises :class:`AnnotationError`
+    naming the file, the entry (index and file name) and the field.
+    """
 
     description = 'a JSON object with an "images" list (Karpathy)'
 
@@ -25,37 +36,45 @@ class KarpathyFormat(AnnotationFormat):
         return isinstance(data, dict) and 'images' in data
 
     def read(self, source: AnnotationFile, split: str) -> list[ImageRecord]:
-        path, data = source.path, source.json()
-        if not isinstance(data, dict) or not isinstance(data.get('images'), list):
-            raise AnnotationError(f'{path}: Karpathy format needs a top-level object with an "images" list')
+        path = source.path
         splits: set[str] = set()
         records = []
-        for i, entry in enumerate(data['images']):
-            where = f'{path}[images][{i}]'
-            if not isinstance(entry, dict):
-                raise AnnotationError(f'{where}: expected an object, got {type(entry).__name__}')
-            for key in ('filename', 'split', 'sentences'):
-                if key not in entry:
-                    raise AnnotationError(f'{where}: missing key {key!r}')
-            splits.add(entry['split'])
-            if entry['split'] == split:
-                records.append(_record(entry, where))
+        for i, entry in enumerate(_images(source.json(), path)):
+            record, entry_split = _read_entry(entry, f'{path}[images][{i}]')
+            splits.add(entry_split)
+            if entry_split == split:
+                records.append(record)
         if split not in splits:
             raise AnnotationError(f'{path}: unknown split {split!r}; the file has splits {sorted(splits)}')
         return records
 
 
-def _record(entry: dict, where: str) -> ImageRecord:
-    """The record of one ``images`` entry; a sentence gives ``raw``, or ``tokens`` joined."""
-    captions, sources = [], []
-    for j, sent in enumerate(entry['sentences']):
-        raw = sent.get('raw') if isinstance(sent, dict) else None
-        if raw is None and isinstance(sent, dict) and 'tokens' in sent:
-            raw = ' '.join(sent['tokens'])
-        if not isinstance(raw, str):
-            raise AnnotationError(f'{where}[sentences][{j}]: needs a "raw" string (or "tokens")')
-        captions.append(raw)
-        sources.append(f'{where}[sentences][{j}]')
-    if not captions:
-        raise AnnotationError(f'{where}: image {entry["filename"]!r} has no sentence')
-    return ImageRecord(entry['filename'], tuple(captions), tuple(sources))
+def _images(data: object, path: Path) -> list:
+    """The ``images`` list of the top-level object."""
+    if not isinstance(data, dict):
+        raise AnnotationError(
+            f'{path}: Karpathy format needs a top-level object with an "images" list, got {describe(data)}'
+        )
+    return require_list(data, 'images', str(path))
+
+
+def _read_entry(entry: object, where: str) -> tuple[ImageRecord, str]:
+    """The record of one ``images`` entry and its split, whatever the split built."""
+    entry = expect_dict(entry, where)
+    filename = require_str(entry, 'filename', where, non_empty=True)
+    named = f'{where} ({filename})'
+    entry_split = require_str(entry, 'split', named)
+    sentences = require_list(entry, 'sentences', named)
+    if not sentences:
+        raise AnnotationError(f'{named}: image {filename!r} has no sentence')
+    sources = tuple(f'{where}[sentences][{j}]' for j in range(len(sentences)))
+    captions = tuple(_caption(sent, f'{source} ({filename})') for sent, source in zip(sentences, sources))
+    return ImageRecord(filename, captions, sources), entry_split
+
+
+def _caption(sentence: object, where: str) -> str:
+    """A sentence's ``raw`` string; without one (absent or null), its ``tokens`` joined."""
+    sentence = expect_dict(sentence, where)
+    if sentence.get('raw') is None and 'tokens' in sentence:
+        return ' '.join(require_str_list(sentence, 'tokens', where))
+    return require_str(sentence, 'raw', where, label='key "raw" (or a "tokens" list)')

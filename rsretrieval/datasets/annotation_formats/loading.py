@@ -76,8 +76,8 @@ def load_annotations(ann_file: str | os.PathLike, split: str, ann_format: str = 
         ann_format: ``'auto'`` (detection) or a registered format name.
 
     Raises:
-        AnnotationError: Malformed content, an unknown split or format, or a
-            split without images, naming the file.
+        AnnotationError: Malformed content, an unknown split or format, a
+            split without images or an image without captions, naming the file.
         FileNotFoundError: The annotation file does not exist.
     """
     source = AnnotationFile(ann_file)
@@ -88,8 +88,16 @@ def load_annotations(ann_file: str | os.PathLike, split: str, ann_format: str = 
     records = build_annotation_format(ann_format).read(source, split)
     if not records:
         raise AnnotationError(f'{source.path}: split {split!r} holds no image')
+    _check_captioned(records, source.path)
     _check_unique_filenames(records, source.path)
     return records
+
+
+def _check_captioned(records: Sequence[ImageRecord], path: Path) -> None:
+    """Every image has a caption: the dataset names an image by its first caption's source."""
+    for rec in records:
+        if not rec.captions:
+            raise AnnotationError(f'{path}: image {rec.filename!r} has no caption')
 
 
 def _check_unique_filenames(records: Sequence[ImageRecord], path: Path) -> None:

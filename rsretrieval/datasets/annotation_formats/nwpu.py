@@ -10,6 +10,7 @@ from rsretrieval.registry import ANNOTATION_FORMATS
 
 from .annotation_file import AnnotationError, AnnotationFile
 from .base import AnnotationFormat, ImageRecord
+from .fields import describe, expect_dict, require_str
 
 #: The caption fields of an NWPU-Captions entry, in order; ``raw_5``, ``raw_6``, ...
 #: are read too when present.
@@ -36,11 +37,11 @@ class NwpuFormat(AnnotationFormat):
     (``empty_captions``), as in the other formats. Records come class by class
     in file order.
 
-    A class that is not a list, an entry that is not an object, a missing or
-    empty ``filename``, a missing ``split`` or one that is not train/val/test,
-    a missing or non-string caption field each raise :class:`AnnotationError`
-    naming the file, class and entry; so does a ``split`` the file does not
-    hold (the splits present are listed).
+    A class that is not a list, an entry that is not an object, a missing,
+    empty or non-string ``filename``, a missing or non-string ``split`` or one
+    that is not train/val/test, a missing or non-string caption field each
+    raise :class:`AnnotationError` naming the file, class, entry and field; so
+    does a ``split`` the file does not hold (the splits present are listed).
     """
 
     description = 'a JSON object of per-class lists of entries with "filename" and "raw" (NWPU-Captions)'
@@ -55,15 +56,14 @@ class NwpuFormat(AnnotationFormat):
         path, data = source.path, source.json()
         if not isinstance(data, dict):
             raise AnnotationError(
-                f'{path}: NWPU-Captions format needs a top-level JSON object keyed by scene class, '
-                f'got {type(data).__name__}'
+                f'{path}: NWPU-Captions format needs a top-level JSON object keyed by scene class, got {describe(data)}'
             )
         splits: set[str] = set()
         records = []
         for cls, entries in data.items():
             if not isinstance(entries, list):
                 raise AnnotationError(
-                    f'{path}[{cls}]: class {cls!r} must hold a list of image entries, got {type(entries).__name__}'
+                    f'{path}[{cls}]: class {cls!r} must hold a list of image entries, got {describe(entries)}'
                 )
             for i, entry in enumerate(entries):
                 record, entry_split = _read_entry(entry, f'{path}[{cls}][{i}]', cls, i)
@@ -86,27 +86,25 @@ def _looks_like_entries(value: object) -> bool:
 
 def _read_entry(entry: object, where: str, cls: str, index: int) -> tuple[ImageRecord, str]:
     """The record of one entry of class ``cls`` and its split, whatever the split built."""
-    if not isinstance(entry, dict):
-        raise AnnotationError(f'{where}: expected an object, got {type(entry).__name__}')
-    filename = entry.get('filename')
-    if not isinstance(filename, str) or not filename.strip():
-        problem = 'missing key "filename"' if 'filename' not in entry else f'bad filename {filename!r}'
-        raise AnnotationError(f'{where}: {problem} (class {cls!r}, entry {index})')
-    name = f'{where} ({filename})'
-    if 'split' not in entry:
-        raise AnnotationError(f'{name}: missing key "split"')
-    if entry['split'] not in NWPU_SPLITS:
-        raise AnnotationError(f'{name}: unknown split value {entry["split"]!r}; expected one of {NWPU_SPLITS}')
+    entry = expect_dict(entry, where)
+    filename = _filename(entry, where, cls, index)
+    named = f'{where} ({filename})'
+    entry_split = require_str(entry, 'split', named)
+    if entry_split not in NWPU_SPLITS:
+        raise AnnotationError(f'{named}: unknown split value {entry_split!r}; expected one of {NWPU_SPLITS}')
     keys = _caption_keys(entry)
-    for key in keys:
-        if key not in entry:
-            raise AnnotationError(f'{name}: missing caption field {key!r}')
-        if not isinstance(entry[key], str):
-            raise AnnotationError(f'{name}: caption field {key!r} must be a string, got {type(entry[key]).__name__}')
-    record = ImageRecord(
-        f'{cls}/{filename}', tuple(entry[key] for key in keys), tuple(f'{where}[{key}]' for key in keys)
-    )
-    return record, entry['split']
+    captions = tuple(require_str(entry, key, named, label=f'caption field {key!r}') for key in keys)
+    return ImageRecord(f'{cls}/{filename}', captions, tuple(f'{where}[{key}]' for key in keys)), entry_split
+
+
+def _filename(entry: dict, where: str, cls: str, index: int) -> str:
+    """The entry's ``filename``: a string that is not empty (an empty one would name the class folder)."""
+    if 'filename' not in entry:
+        raise AnnotationError(f'{where}: missing key "filename" (class {cls!r}, entry {index})')
+    filename = require_str(entry, 'filename', where)
+    if not filename.strip():
+        raise AnnotationError(f'{where}: bad filename {filename!r} (class {cls!r}, entry {index})')
+    return filename
 
 
 def _caption_keys(entry: dict) -> list[str]:

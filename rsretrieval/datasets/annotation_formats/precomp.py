@@ -53,7 +53,7 @@ def _caption_lines_by_image(
     if n_caps == n_names:
         for line, name in enumerate(names):
             groups.setdefault(name, []).append(line)
-    elif n_names and n_caps % n_names == 0:
+    elif n_names and n_caps > n_names and n_caps % n_names == 0:
         per_image = n_caps // n_names
         for i, name in enumerate(names):
             if name in groups:
