@@ -26,6 +26,20 @@ def fail(message: str, prog: str | None = None, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
+def fail_together(message: str, prog: str | None = None, code: int = 2) -> NoReturn:
+    """:func:`fail` for a problem that every process of the run has found: the
+    processes leave their group together and only the first prints the line."""
+    import torch.distributed as dist
+
+    from rsretrieval.utils import finish_distributed
+
+    first = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    finish_distributed()
+    if first:
+        fail(message, prog, code)
+    raise SystemExit(code)
+
+
 def check_inputs(
     config: str | None = None,
     checkpoints: tuple[str, ...] = (),

@@ -21,6 +21,7 @@ from rsretrieval.cli import (
     add_common_args,
     check_inputs,
     fail,
+    fail_together,
     model_folder_files,
     prepare_config_weights,
     reranker_type,
@@ -118,6 +119,7 @@ def main() -> None:
     from mmengine.dist import is_main_process
     from mmengine.runner import Runner
 
+    from rsretrieval.apis.preflight import DataCheckError, check_run_data
     from rsretrieval.utils import (
         CheckpointError,
         ConfigError,
@@ -133,6 +135,10 @@ def main() -> None:
         cfg = load_config(args)
     except ConfigError as err:
         fail(str(err))
+    try:  # before the model: a wrong data_root fails in seconds, in one line
+        check_run_data(cfg, ['test_dataloader'])
+    except DataCheckError as err:
+        fail_together(str(err))
     cfg.load_from, cfg.resume = None, False
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, autocast='auto')

@@ -7,7 +7,13 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rsretrieval.cli import add_common_args, check_inputs, fail, prepare_config_weights  # light: no torch
+from rsretrieval.cli import (  # light: no torch
+    add_common_args,
+    check_inputs,
+    fail,
+    fail_together,
+    prepare_config_weights,
+)
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -34,6 +40,12 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help="also write TensorBoard logs (mmengine's TensorboardVisBackend; "
         'needs the extra: pip install -e .[tensorboard])',
+    )
+    parser.add_argument(
+        '--quiet',
+        action='store_true',
+        help="leave mmengine's environment, config and hook table out of the console (the log file in the work "
+        'dir keeps them): training progress, warnings and results only',
     )
     add_common_args(parser)
     args = parser.parse_args()
@@ -122,40 +134,56 @@ def main() -> None:
     args = parse_args()
     prepare_config_weights(args.config, args.cfg_options)  # before torch: a missing weight fails in seconds
     # the slow imports (torch, the models), after the arguments are known to be usable
-    from mmengine.runner import Runner
-
-    from rsretrieval.engine.collective_faults import collective_failure
-    from rsretrieval.engine.loops import LoaderWorkerError
-    from rsretrieval.utils import (
-        CheckpointWriteError,
-        ConfigError,
-        add_tensorboard,
-        finish_distributed,
-        load_config,
-        register_all_modules,
-    )
+    from rsretrieval.utils import ConfigError, add_tensorboard, load_config, register_all_modules
 
     register_all_modules(init_default_scope=False)
     try:
         cfg = load_config(args)
     except ConfigError as err:
         fail(str(err))
+    check_data(cfg)
     if args.amp:
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
         cfg.optim_wrapper.dtype = 'auto'
     if args.tensorboard:
         add_tensorboard(cfg)
     choose_resume(cfg, args.resume)
-    runner = Runner.from_cfg(cfg)
+    train(cfg, quiet=args.quiet)
+
+
+def check_data(cfg: Config) -> None:
+    """The datasets of training and validation, read before the model is built: a wrong
+    ``data_root``, a missing annotation file or image folder stops the run in seconds,
+    in one line, with nothing written."""
+    from rsretrieval.apis.preflight import DataCheckError, check_run_data, loaders_of_training
+
     try:
-        runner.train()
-    except (CheckpointWriteError, LoaderWorkerError) as err:  # before RuntimeError, LoaderWorkerError's base
-        fail(str(err), code=1)
-    except RuntimeError as err:  # a collective that timed out or lost a process: one line, then torchrun restarts
-        problem = collective_failure(err, iteration=runner.iter + 1)
-        if problem is None:
-            raise
-        fail(problem, code=1)
+        check_run_data(cfg, loaders_of_training(cfg))
+    except DataCheckError as err:
+        fail_together(str(err))
+
+
+def train(cfg: Config, quiet: bool) -> None:
+    """Build the Runner and train; a run that fails before its first iteration leaves no work dir."""
+    from rsretrieval.apis.preflight import tidy_unstarted_run
+    from rsretrieval.engine.collective_faults import collective_failure
+    from rsretrieval.engine.loops import LoaderWorkerError
+    from rsretrieval.utils import CheckpointWriteError, finish_distributed
+    from rsretrieval.utils.quiet_logging import build_runner
+
+    config_name = os.path.basename(cfg.filename) if cfg.filename else None
+    with tidy_unstarted_run(cfg.work_dir, config_name, enabled=rank() == 0) as start:
+        runner = build_runner(cfg, quiet_console=quiet)
+        runner.register_hook(start)
+        try:
+            runner.train()
+        except (CheckpointWriteError, LoaderWorkerError) as err:  # before RuntimeError, LoaderWorkerError's base
+            fail(str(err), code=1)
+        except RuntimeError as err:  # a collective that timed out or lost a process: one line, then torchrun restarts
+            problem = collective_failure(err, iteration=runner.iter + 1)
+            if problem is None:
+                raise
+            fail(problem, code=1)
     del runner  # the DDP wrapper holds the process group: release it before destroying the group
     finish_distributed()
 
