@@ -3,8 +3,10 @@
 Subcommands::
 
     index  CONFIG CHECKPOINT IMAGE_DIR INDEX_DIR     embed every image under IMAGE_DIR (resumable:
-                                                     Ctrl-C saves what was encoded, rerun to resume)
-    search INDEX_DIR "query" ["query" ...]           text -> images, over an index
+                                                     Ctrl-C saves what was encoded, rerun to resume),
+           [--list FILE | --split-of ANN --split S]  or only those a list file or a dataset split names
+    search INDEX_DIR "query" ["query" ...]           text -> images, over an index; the model loads
+           [--queries FILE] [--interactive]          once for every query of the call
     search-image CONFIG CHECKPOINT IMAGE [IMAGE ...] --captions FILE    image -> captions
     serve  INDEX_DIR [--host 127.0.0.1] [--port 8000]  a search page and its JSON API over an index
                                                      (needs the serve extra: pip install -e .[serve])
@@ -29,6 +31,7 @@ from rsretrieval.cli import check_inputs, fail, model_folder_files, resolve_name
 from rsretrieval.subcommands import SubCommand, build_subcommand_parser, chosen_subcommand
 
 from .choices import ANN_AUTO_THRESHOLD
+from .queries import QueryError, read_queries, text_problem
 
 PROG = 'rsretrieval-retrieve'
 SERVE_MODULES = ('fastapi', 'uvicorn')  # the serve extra (requirements/serve.txt)
@@ -43,8 +46,11 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_index(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('image_dir', help='searched recursively for .jpg .jpeg .png .tif .tiff')
+    parser.add_argument(
+        'image_dir', help='searched recursively for .jpg .jpeg .png .tif .tiff (or the folder --list names images in)'
+    )
     parser.add_argument('index_dir', help='index folder (created, or resumed when it exists)')
+    _add_selection(parser)
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument(
         '--shard-size', type=int, default=4096, help='images per saved shard (a crash loses at most one)'
@@ -64,9 +70,51 @@ def _add_index(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    """Which images of IMAGE_DIR ``index`` embeds: all, a list file's, or a dataset split's."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        '--list',
+        metavar='FILE',
+        help='index only the images this text file names, one a line, in its order: paths relative to IMAGE_DIR '
+        '(or absolute, inside it); blank lines and lines starting with # are skipped, a repeated path is indexed once',
+    )
+    which.add_argument(
+        '--split-of',
+        metavar='ANNOTATION_FILE',
+        help="index only the images of a dataset split (with --split): a dataset's annotation file (Karpathy JSON, "
+        'ALBEF, NWPU-Captions, a precomp folder, or a plugin format); IMAGE_DIR is its image folder',
+    )
+    parser.add_argument('--split', help='the split of --split-of: train, val or test (or another the file holds)')
+    parser.add_argument(
+        '--ann-format', default='auto', help='the format of --split-of (default: auto, detected from the file)'
+    )
+
+
+SEARCH_EPILOG = (
+    'The model loads once per call (several seconds on a CPU) and each query then takes milliseconds: '
+    'give several queries to one call (as arguments, with --queries FILE, or one a line with --interactive) '
+    'rather than one call per query.'
+)
+
+
 def _add_search(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = SEARCH_EPILOG
     parser.add_argument('index_dir')
-    parser.add_argument('queries', nargs='+', help='query texts')
+    parser.add_argument('queries', nargs='*', help='query texts (each answered; the model loads once for all)')
+    parser.add_argument(
+        '--queries',
+        dest='query_file',
+        metavar='FILE',
+        help='also the queries of this text file, one a line (blank lines skipped); - reads them from stdin',
+    )
+    parser.add_argument(
+        '--interactive',
+        '-i',
+        action='store_true',
+        help='then read queries from stdin, one a line, answering each as it comes until end of input '
+        '(Ctrl-D); a prompt on a terminal',
+    )
     _add_recorded_model(parser)
     parser.add_argument('--topk', type=int, default=10)
     parser.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
@@ -89,6 +137,12 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--port', type=int, default=8000, help='default 8000; 0 picks a free port (uvicorn prints it)')
     _add_recorded_model(parser)
     parser.add_argument('--backend', choices=['auto', 'exact', 'faiss'], default='auto')
+    parser.add_argument(
+        '--follow-symlinks',
+        action='store_true',
+        help='also serve indexed images that are symbolic links leading out of the image root '
+        '(by default they get 404, so that a link cannot expose a file elsewhere)',
+    )
 
 
 def _add_recorded_model(parser: argparse.ArgumentParser) -> None:
@@ -116,12 +170,12 @@ def _add_cfg_options(parser: argparse.ArgumentParser) -> None:
 
 # --------------------------------------------------------------------------- checks
 def query_problem(queries: list[str]) -> str | None:
-    """Why the queries cannot be searched (an empty or blank one matches every image equally
-    badly), or None."""
+    """Why the queries cannot be searched, or None: an empty or blank one (it matches every image
+    equally badly), or one holding a control character or bytes that are not UTF-8."""
     for n, query in enumerate(queries, 1):
-        if not query.strip():
+        if problem := text_problem(query):
             which = f'query {n} of {len(queries)}' if len(queries) > 1 else 'the query'
-            return f'{which} is empty: give a text to search for, e.g. "a bridge over a river"'
+            return f'{which} {problem}'
     return None
 
 
@@ -179,14 +233,50 @@ def _check_recorded_model(args: argparse.Namespace) -> None:
 
 
 def _check_index_inputs(args: argparse.Namespace) -> None:
-    check_inputs(args.config, (args.checkpoint,), folders={args.image_dir: 'image folder'}, prog=PROG)
+    files = {args.list: 'list file'} if args.list else {}
+    check_inputs(args.config, (args.checkpoint,), files=files, folders={args.image_dir: 'image folder'}, prog=PROG)
     if os.path.exists(args.index_dir) and not os.path.isdir(args.index_dir):
         fail(f'index folder is a file: {args.index_dir}', PROG)
 
 
+def selection_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--split-of``, ``--split`` and ``--ann-format`` do not go together, or None."""
+    if args.split_of is None:
+        if args.split is not None:
+            return '--split goes with --split-of ANNOTATION_FILE (the annotation file that holds the split)'
+        if args.ann_format != 'auto':
+            return '--ann-format goes with --split-of ANNOTATION_FILE'
+        return None
+    if not args.split:
+        return '--split-of needs --split: the split to index, e.g. --split test'
+    if not os.path.exists(args.split_of):
+        return f'annotation file not found: {args.split_of}'
+    return None
+
+
+def _check_selection(args: argparse.Namespace) -> None:
+    if problem := selection_problem(args):
+        fail(problem, PROG)
+
+
 def _check_queries(args: argparse.Namespace) -> None:
+    """The queries given as arguments, and that some are given, before the index is looked at."""
     if problem := query_problem(args.queries):
         fail(problem, PROG)
+    if not (args.queries or args.query_file or args.interactive):
+        fail('give a query to search for, --queries FILE, or --interactive', PROG)
+    if args.query_file == '-' and args.interactive:
+        fail('--queries - and --interactive both read stdin: choose one', PROG)
+
+
+def _read_query_file(args: argparse.Namespace) -> None:
+    """Add the queries of ``--queries FILE`` (checked line by line) to those of the arguments."""
+    if args.query_file is None:
+        return
+    try:
+        args.queries = [*args.queries, *read_queries(args.query_file)]
+    except QueryError as err:
+        fail(str(err), PROG)
 
 
 def _check_serve(args: argparse.Namespace) -> None:
@@ -223,17 +313,17 @@ def _run(name: str) -> Callable[[argparse.Namespace], None]:
 COMMANDS = (
     SubCommand(
         'index',
-        'embed every image under a folder into an index (resumable)',
+        'embed the images of a folder (all, or those of a list file or a dataset split) into an index (resumable)',
         (_add_model, _add_index, _add_device, _add_cfg_options),
         _run('cmd_index'),
-        (_check_model, _check_index_inputs),
+        (_check_model, _check_index_inputs, _check_selection),
     ),
     SubCommand(
         'search',
-        'text -> images over an index',
+        'text -> images over an index (several queries per call, from a file, or a prompt loop)',
         (_add_search, _add_device, _add_outputs),
         _run('cmd_search'),
-        (_check_topk, _check_recorded_model, _check_queries, _check_index),
+        (_check_topk, _check_recorded_model, _check_queries, _check_index, _read_query_file),
     ),
     SubCommand(
         'search-image',
@@ -262,16 +352,42 @@ def check_args(args: argparse.Namespace) -> None:
     chosen_subcommand(args, COMMANDS, PROG)
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed arguments; ``search``'s query texts may also follow its options.
+
+    ``search INDEX --topk 5 "a river"``: argparse gives the query texts, a
+    positional that may be empty (``--queries`` and ``--interactive`` need none),
+    the texts before the first option only and leaves the others over; they are
+    queries too. Anything else left over is refused as argparse refuses it.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    searching = getattr(args, 'subcommand', None) is not None and args.subcommand.name == 'search'
+    if extra and searching and not any(arg.startswith('-') for arg in extra):
+        args.queries = [*args.queries, *extra]
+    elif extra:
+        parser.error(f'unrecognized arguments: {" ".join(extra)}')
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     command = chosen_subcommand(args, COMMANDS, PROG)
     from rsretrieval.utils import CheckpointError, ConfigError
 
     from .archive_index import ArchiveIndexError
+    from .image_lists import ImageListError
 
     try:
         command.run(args)
-    except (ArchiveIndexError, ConfigError, CheckpointError, FileNotFoundError, NotADirectoryError) as err:
+    except (
+        ArchiveIndexError,
+        ImageListError,
+        ConfigError,
+        CheckpointError,
+        FileNotFoundError,
+        NotADirectoryError,
+    ) as err:
         fail(str(err), PROG, code=1)
     except KeyboardInterrupt:  # `index` handles its own: it saves what it encoded
         print('interrupted', file=sys.stderr)

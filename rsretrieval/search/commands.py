@@ -19,17 +19,14 @@ from rsretrieval.engine.stop_signals import StopRequested, stop_on_signals
 from rsretrieval.utils.progress import Progress as BaseProgress
 from rsretrieval.weights.hashing import file_sha256
 
-from .archive_index import (
-    ArchiveIndex,
-    ArchiveIndexError,
-    find_images,
-    unreadable_images,
-    unreadable_reason,
-)
+from .archive_index import ArchiveIndex, ArchiveIndexError, unreadable_images, unreadable_reason
 from .choices import ann_kind
+from .image_lists import links_leaving_root, select_images
+from .queries import prompt_lines, query_loop
 from .render import Hit, results_grid, results_html, results_table
 
 PROGRESS_EVERY = 30.0  # seconds between two progress lines when stdout is not a terminal
+QUERY_BATCH = 256  # queries embedded and searched together: their score matrix is QUERY_BATCH x 65,536 floats
 _STOP = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -203,19 +200,35 @@ def cmd_index(args: argparse.Namespace) -> None:
         raise SystemExit(err.exit_code if isinstance(err, StopRequested) else 130) from None
 
 
+def _note_links_leaving(root: Path, paths: list[str]) -> None:
+    """Say which of ``paths`` are symbolic links leading out of ``root``: they are indexed, but
+    the search server does not show them unless told to."""
+    if leaving := links_leaving_root(root, paths):
+        path, real = leaving[0]
+        verb = 'leads' if len(leaving) == 1 else 'lead'
+        print(
+            f'note: {len(leaving)} of the images to encode {verb} out of {root} through a symbolic link '
+            f'(first: {path} -> {real}): indexed, but `serve` shows them only with --follow-symlinks'
+        )
+
+
 def _index(args: argparse.Namespace, writer: _ShardWriter) -> None:
     folder, root = Path(args.index_dir), Path(args.image_dir)
     if args.rebuild and folder.exists():
         _clear_index(folder)
-    images = find_images(root)
+    selection = select_images(root, args.list, args.split_of, args.split, args.ann_format)
+    images = selection.paths
     if not images:
         raise SystemExit(f'no image (JPEG, PNG, TIFF) under {root}')
+    for note in selection.notes:
+        print(f'note: {note}')
     done = set(ArchiveIndex(folder).paths()) if (folder / 'meta.json').is_file() else set()
     todo = [p for p in images if p not in done]
     gone = len(done - set(images))
-    print(f'{len(images)} images under {root}: {len(done)} already indexed, {len(todo)} to encode', flush=True)
+    print(f'{len(images)} images {selection.source}: {len(done)} already indexed, {len(todo)} to encode', flush=True)
     if gone:
-        print(f'warning: {gone} indexed images are no longer in {root} (kept; --rebuild drops them)')
+        print(f'warning: {gone} indexed images are not {selection.source} (kept; --rebuild drops them)')
+    _note_links_leaving(root, todo)
     unreadable = unreadable_images(root, todo)  # headers only: fast
     if unreadable and not args.skip_unreadable:
         # the run stops before encoding: decode the other files too, so that one run lists every bad file
@@ -304,19 +317,66 @@ def _index_and_model(args: argparse.Namespace) -> tuple[ArchiveIndex, torch.nn.M
     return index, _model(config, checkpoint, args.device, options, args.verbose)
 
 
-def cmd_search(args: argparse.Namespace) -> None:
-    from rsretrieval.apis import embed_texts
+class _TextSearch:
+    """An index and its model, loaded once, answering text queries: each query's table is printed.
 
+    Args:
+        index: The index.
+        model: The model the index was built with.
+        topk: Results per query.
+        backend: ``'auto'``, ``'exact'`` or ``'faiss'``.
+    """
+
+    def __init__(self, index: ArchiveIndex, model: torch.nn.Module, topk: int, backend: str) -> None:
+        self.index, self.model, self.topk = index, model, topk
+        self.backend = index.search_backend(backend)
+        self.paths = index.paths()
+        index.embeddings()  # read now: the first query is answered as fast as the others
+
+    def answer(self, queries: list[str]) -> list[tuple[str, list[Hit]]]:
+        """Search ``queries``, :data:`QUERY_BATCH` at a time (the score matrix stays small), printing each table."""
+        results = []
+        for start in range(0, len(queries), QUERY_BATCH):
+            results += self._answer_batch(queries[start : start + QUERY_BATCH])
+        return results
+
+    def _answer_batch(self, queries: list[str]) -> list[tuple[str, list[Hit]]]:
+        from rsretrieval.apis import embed_texts
+
+        scores, ids = self.index.search(embed_texts(self.model, queries), self.topk, self.backend)
+        results = []
+        for q, query in enumerate(queries):
+            found = [(float(s), int(i)) for s, i in zip(scores[q], ids[q]) if i >= 0]  # faiss pads with -1
+            hits = [Hit(r, s, self.index.absolute_path(self.paths[i])) for r, (s, i) in enumerate(found, 1)]
+            print(results_table(query, hits) + '\n', flush=True)
+            results.append((query, hits))
+        return results
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    """``search``: the model loads once, then answers the queries of the arguments and of
+    ``--queries``, then (``--interactive``) each line of stdin until its end."""
     index, model = _index_and_model(args)
-    queries = embed_texts(model, args.queries)
-    scores, ids = index.search(queries, args.topk, args.backend)
-    paths = index.paths()
-    results = []
-    for q, query in enumerate(args.queries):
-        hits = [Hit(r + 1, float(scores[q, r]), index.absolute_path(paths[ids[q, r]])) for r in range(ids.shape[1])]
-        results.append((query, hits))
-        print(results_table(query, hits) + '\n')
+    search = _TextSearch(index, model, args.topk, args.backend)
+    results = search.answer(args.queries) if args.queries else []
+    if args.interactive:
+        results += _interactive(search)
     _write_outputs(args, results, images=True)
+
+
+def _interactive(search: _TextSearch) -> list[tuple[str, list[Hit]]]:
+    """Answer each line of stdin as it comes, until its end: the results of the lines answered."""
+    if hasattr(sys.stdin, 'reconfigure'):  # bytes that are not UTF-8, or a lone CR, become a refused line
+        sys.stdin.reconfigure(encoding='utf-8', errors='surrogateescape', newline='\n')
+    if sys.stdin.isatty():
+        print(
+            f'{len(search.paths)} images in {search.index.folder}: type a query and press Enter; Ctrl-D ends',
+            file=sys.stderr,
+            flush=True,
+        )
+    results: list[tuple[str, list[Hit]]] = []
+    query_loop(prompt_lines(sys.stdin), lambda query: results.extend(search.answer([query])))
+    return results
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -324,7 +384,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from . import server
 
     index, model = _index_and_model(args)
-    server.serve(index, model, args.host, args.port, args.backend)
+    server.serve(index, model, args.host, args.port, args.backend, follow_symlinks=args.follow_symlinks)
 
 
 def _read_captions(path: str) -> list[str]:

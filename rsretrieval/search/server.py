@@ -11,11 +11,12 @@ FastAPI and uvicorn, from the ``serve`` extra (``pip install -e .[serve]``)::
 Safety:
 
 - images are addressed by their position in the index, never by a path from the
-  request, and a path recorded in the index that leads out of its image root is
-  refused: only files of the index are served;
-- an empty query, one over :data:`MAX_QUERY_CHARS` characters or not UTF-8, and
-  a ``k`` outside 1 to :data:`MAX_K` get ``400 {"detail": "<reason>"}``; an
-  unknown image id gets ``404``;
+  request, and a path recorded in the index that leads out of its image root, by
+  its name (``../``) or through a symbolic link (its real path), is refused: only
+  files of the index are served (``follow_symlinks`` lets links out of the root be served);
+- an empty query, one over :data:`MAX_QUERY_CHARS` characters, one holding a
+  control character or not UTF-8, and a ``k`` outside 1 to :data:`MAX_K` get
+  ``400 {"detail": "<reason>"}``; an unknown image id gets ``404``;
 - the model loads once, before the server starts; the endpoints are synchronous,
   so FastAPI runs them in its thread pool: a query being encoded does not hold
   up the other requests (the encoder is called under a lock, tokenisers are not
@@ -51,6 +52,7 @@ from rsretrieval.datasets.transforms import read_rgb
 
 from .archive_index import ArchiveIndex, ArchiveIndexError
 from .choices import is_loopback
+from .queries import QueryError, is_blank, text_problem
 
 if TYPE_CHECKING:
     from rsretrieval.models.retrievers import BaseRetriever
@@ -73,10 +75,6 @@ SECURITY_HEADERS = {
 }
 
 Encoder = Callable[[list[str]], Any]  # texts -> (len(texts), E) numpy array or torch tensor
-
-
-class QueryError(ValueError):
-    """A request the API refuses: its message is the ``detail`` of a 400 answer."""
 
 
 # ------------------------------------------------------------------ requests
@@ -109,12 +107,14 @@ def search_request(params: dict[str, str]) -> tuple[str, int]:
     """``(query, k)`` of an ``/api/search`` request.
 
     Raises:
-        QueryError: The query is empty or blank, or longer than
-            :data:`MAX_QUERY_CHARS`; ``k`` is not a whole number from 1 to :data:`MAX_K`.
+        QueryError: The query is empty or blank, holds a control character, or is longer
+            than :data:`MAX_QUERY_CHARS`; ``k`` is not a whole number from 1 to :data:`MAX_K`.
     """
     query = params.get('q', '')
-    if not query.strip():
+    if is_blank(query):
         raise QueryError('the query is empty: give a text to search for, e.g. /api/search?q=a+bridge+over+a+river')
+    if problem := text_problem(query):
+        raise QueryError(f'the query {problem}')
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f'the query is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS}')
     k = params.get('k', str(DEFAULT_K))
@@ -134,18 +134,25 @@ class Searcher:
             some models are not safe to call from two threads at once.
         backend: ``'exact'``, ``'faiss'`` (the index's ``ann.faiss``, read once
             here) or ``'auto'`` (faiss when the index has one).
+        follow_symlinks: Serve an indexed image that is a symbolic link (or lies
+            under one) leading out of the image root; by default it is refused,
+            so that a link in an archive cannot expose a file elsewhere.
 
     Raises:
         ArchiveIndexError: The index is empty, or ``ann.faiss`` is missing
             (``'faiss'``) or does not cover the shards.
     """
 
-    def __init__(self, index: ArchiveIndex, encode: Encoder, backend: str = 'auto') -> None:
+    def __init__(
+        self, index: ArchiveIndex, encode: Encoder, backend: str = 'auto', follow_symlinks: bool = False
+    ) -> None:
         self.index = index
         self.paths = index.paths()
         if not self.paths:
             raise ArchiveIndexError(f'{index.folder} holds no image')
         self.root = Path(os.path.normpath(index.meta['image_root']))
+        self.real_root = Path(os.path.realpath(self.root))
+        self.follow_symlinks = follow_symlinks
         self._encode = encode
         self._lock = threading.Lock()
         if len(index.embeddings()) != len(self.paths):  # read now rather than on the first query
@@ -181,10 +188,12 @@ class Searcher:
         ]
 
     def image_file(self, image_id: str) -> Path:
-        """The file of image ``image_id`` (its position in the index, in decimal digits).
+        """The file of image ``image_id`` (its position in the index, in decimal digits), symbolic
+        links resolved: what is opened is what was checked.
 
         Raises:
-            LookupError: No such image, or its recorded path leads out of the image root.
+            LookupError: No such image, or its recorded path leads out of the image root
+                (by its name, or through a symbolic link unless ``follow_symlinks``).
         """
         if not (image_id.isascii() and image_id.isdigit()) or int(image_id) >= len(self):
             raise LookupError(f'no image {image_id[:20]!r} in the index: ids are 0 to {len(self) - 1}')
@@ -192,7 +201,13 @@ class Searcher:
         full = Path(os.path.normpath(self.root / relative))
         if not full.is_relative_to(self.root):
             raise LookupError(f'image {image_id} is recorded outside the image root: not served')
-        return full
+        real = Path(os.path.realpath(full))
+        if not self.follow_symlinks and not real.is_relative_to(self.real_root):
+            raise LookupError(
+                f'image {image_id} is a symbolic link leading out of the image root: not served '
+                '(serve --follow-symlinks serves such links)'
+            )
+        return real
 
 
 # -------------------------------------------------------------------- images
@@ -317,7 +332,12 @@ def run_server(app: FastAPI, host: str, port: int) -> None:
 
 
 def serve(
-    index: ArchiveIndex, model: BaseRetriever, host: str = '127.0.0.1', port: int = 8000, backend: str = 'auto'
+    index: ArchiveIndex,
+    model: BaseRetriever,
+    host: str = '127.0.0.1',
+    port: int = 8000,
+    backend: str = 'auto',
+    follow_symlinks: bool = False,
 ) -> None:
     """Serve the search page over ``index`` with ``model``'s text encoder until Ctrl-C (``rsretrieval-retrieve serve``).
 
@@ -327,10 +347,11 @@ def serve(
         host: Address to listen on; one off loopback is warned about.
         port: Port; 0 picks a free one.
         backend: ``'auto'``, ``'exact'`` or ``'faiss'`` (see :class:`Searcher`).
+        follow_symlinks: Serve images that are symbolic links leading out of the image root.
     """
     from rsretrieval.apis import embed_texts
 
-    searcher = Searcher(index, functools.partial(embed_texts, model), backend)
+    searcher = Searcher(index, functools.partial(embed_texts, model), backend, follow_symlinks)
     app = create_app(searcher, allowed_hosts_for(host))
     print(f'search page over {index.folder}: {len(searcher)} images, {searcher.backend} search', flush=True)
     if not is_loopback(host):
