@@ -62,7 +62,9 @@ def load_plugins(reload: bool = False) -> dict[str, str]:
                     target()
             except Exception as err:
                 _loaded = None  # the next lookup tries (and reports) again
-                raise PluginError(f'rsretrieval plugin {where} failed to load: {err!r}') from err
+                hint = missing_module_hint(err)
+                message = f'rsretrieval plugin {where} failed to load: {err!r}'
+                raise PluginError(f'{message}; {hint}' if hint else message) from err
             loaded[entry_point.name] = _distribution(entry_point)
         return dict(loaded)
 
@@ -70,3 +72,33 @@ def load_plugins(reload: bool = False) -> dict[str, str]:
 def plugins_loaded() -> bool:
     """Whether :func:`load_plugins` has run in this process."""
     return _loaded is not None
+
+
+def missing_module(err: BaseException) -> str | None:
+    """The module whose absence raised ``err``: the name of the first
+    ``ModuleNotFoundError`` among ``err`` and its causes, or None."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ModuleNotFoundError) and current.name:
+            return current.name
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def missing_module_hint(err: BaseException) -> str | None:
+    """One line for an import that failed because a module is missing, or None.
+
+    mmengine's ``custom_imports`` failure lists ``sys.path`` over many lines
+    without naming the module; this names it and says the two ways to make it
+    importable. ``err`` is what ``Config.fromfile`` or an entry point raised.
+    """
+    name = missing_module(err)
+    if name is None:
+        return None
+    where = 'custom_imports: ' if str(err).startswith('Failed to import custom modules') else ''
+    return (
+        f'{where}no module named {name!r}: install the plugin that provides it '
+        '(pip install -e PATH/TO/PLUGIN) or add the folder that holds it to PYTHONPATH'
+    )

@@ -6,13 +6,14 @@ figures :mod:`.rerank_study_figures`.
 """
 
 from .complexity import INFERENCE_MODULES, count_parameters, flops_per_item, time_evaluation, time_pair
-from .curves import NoLogsError, RunScalars, plot_curves, read_scalars, smooth
+from .curves import NoLogsError, RunScalars, draw_curves, plot_curves, read_scalars, smooth
 
 __all__ = [
     'INFERENCE_MODULES',
     'NoLogsError',
     'RunScalars',
     'count_parameters',
+    'draw_curves',
     'flops_per_item',
     'plot_curves',
     'read_scalars',

@@ -5,7 +5,9 @@ gamma2), for SMR without the final multiplication by S ("w/o sim"), for SMR with
 gamma2 = 0 ("w/o extreme difference ratio") and for MR (wp1, wp2). Every setting
 is its own reranker, built from a config through ``RERANKERS``; the rank
 components, which no weight changes, are computed once per K, reranker type and
-direction, so a setting costs one combination and one recall computation.
+direction, so a setting costs one combination and one recall computation. The
+paper's own weights are evaluated at every K as well, on the grid or off it
+(:func:`paper_default_rows`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ METHODS = (
     StudyMethod('SMR gamma2=0', 'SMR', ('gamma1', 'gamma2'), p2_values=(0.0,)),
     StudyMethod('MR', 'MR', ('wp1', 'wp2')),
 )
+
+#: The paper's best weights ``(p1, p2)``: SMR's (gamma1, gamma2) and MR's (wp1, wp2).
+PAPER_DEFAULTS = {'SMR': (0.9, 1.9), 'MR': (1.0, 0.7)}
 
 
 def grid_values(start: float, stop: float, step: float) -> list[float]:
@@ -125,6 +130,39 @@ def run_study(
                     metrics = study.evaluate(reranker, *parts[method.reranker])
                     rows.append(dict(method=method.name, K=k, p1=p1, p2=p2, **metrics))
     return rows, raw
+
+
+def paper_default_rows(
+    sims: np.ndarray,
+    img2txt: list,
+    txt2img: list,
+    topks: Sequence[int],
+    grid_rows: Sequence[dict] = (),
+    device: str = 'cpu',
+) -> list[dict]:
+    """The paper's weights (:data:`PAPER_DEFAULTS`) at every K, evaluated on their own.
+
+    The grid need not hold them (a coarser step or another range skips 0.9 and
+    1.9), so each is a reranker of its own, as a grid setting is.
+
+    Args:
+        sims, img2txt, txt2img, topks, device: As for :func:`run_study`.
+        grid_rows: The study's rows: a default they hold is marked ``on_grid``.
+
+    Returns:
+        One row per method and K: as :func:`run_study`'s, with ``on_grid``.
+    """
+    s = torch.as_tensor(sims, dtype=torch.float32, device=device)
+    study = _Study(s, img2txt, txt2img)
+    methods = {method.name: method for method in METHODS}
+    rows = []
+    for k in topks:
+        for name, (p1, p2) in PAPER_DEFAULTS.items():
+            reranker = RERANKERS.build(methods[name].config(k, p1, p2))
+            metrics = study.evaluate(reranker, *study.components(reranker))
+            on_grid = any(r['K'] == k for r in rows_at(list(grid_rows), name, p1, p2))
+            rows.append(dict(method=name, K=k, p1=p1, p2=p2, on_grid=on_grid, **metrics))
+    return rows
 
 
 def write_csv(rows: list[dict], raw: dict[str, float], path: str) -> None:

@@ -7,10 +7,13 @@ import os.path as osp
 
 from mmengine.config import Config
 
+from rsretrieval.plugins import missing_module_hint
+
 from .cfg_options import merge_cfg_options
 from .config_errors import ConfigError
 from .config_variables import propagate_variables
 from .distributed import setup_distributed
+from .loader_workers import limit_loader_workers
 from .pin_memory import pin_memory_where_useful
 
 
@@ -36,7 +39,8 @@ def _read_file(path: str) -> Config:
         raise ConfigError(f'config not found: {err.filename or path}') from err
     except Exception as err:  # syntax errors, bad _base_ paths, errors raised by the config's code
         first = str(err).strip().splitlines()[0] if str(err).strip() else ''
-        raise ConfigError(f'config {path} cannot be read: {type(err).__name__}: {first}') from err
+        reason = missing_module_hint(err) or f'{type(err).__name__}: {first}'
+        raise ConfigError(f'config {path} cannot be read: {reason}') from err
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -47,6 +51,7 @@ def load_config(args: argparse.Namespace) -> Config:
     """
     cfg = merge_cfg_options(read_config(args.config), args.cfg_options)
     pin_memory_where_useful(cfg)
+    limit_loader_workers(cfg)
     cfg.launcher = args.launcher
     if getattr(args, 'compile', False):
         cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), dict(type='CompileModulesHook')]

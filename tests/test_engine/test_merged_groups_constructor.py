@@ -30,3 +30,42 @@ def test_merged_groups_keep_every_parameter_option():
     assert set(_options_by_parameter(merged)) == trainable  # each parameter once (tied weights too)
     lrs = sorted({g['lr'] for g in merged.param_groups})
     assert lrs == [1e-4, 1e-3]
+
+
+def test_per_parameter_notes_become_one_line(capsys):
+    """mmengine logs a line per parameter option, frozen and tied parameter; the constructor says it once."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cmpagl())
+    frozen = next(name for name, _ in model.named_parameters() if name.startswith('backbone.'))
+    model.get_parameter(frozen).requires_grad_(False)
+    logger = MMLogger.get_instance('merged_groups_notes', log_level='INFO')
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    handler.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    cfg = dict(
+        type='OptimWrapper',
+        optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.02),
+        paramwise_cfg=PARAMWISE,
+        constructor='MergedGroupsOptimWrapperConstructor',
+    )
+    try:
+        build_optim_wrapper(model, cfg)
+        plain = list(records)
+        records.clear()
+        build_optim_wrapper(model, dict(cfg, constructor='DefaultOptimWrapperConstructor'))
+    finally:
+        logger.removeHandler(handler)
+    assert len(records) > 50  # mmengine alone: a line per parameter
+    per_parameter = ('paramwise_options -- ', ' is skipped since', ' is duplicate.')
+    assert not [m for m in plain if any(p in m for p in per_parameter)]
+    summary = [m for m in plain if m.startswith('optimizer: ')]
+    assert len(summary) == 1, plain
+    assert '3 group(s)' in summary[0]
+    assert f'not optimised (requires_grad=False): {frozen}' in summary[0]
+    assert 'per-parameter options of paramwise_cfg applied' in summary[0]

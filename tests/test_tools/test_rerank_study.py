@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from rsretrieval.analysis import rerank_study_figures
-from rsretrieval.analysis.rerank_study import grid_values, rows_at, run_study
+from rsretrieval.analysis.rerank_study import grid_values, paper_default_rows, rows_at, run_study
 from rsretrieval.evaluation import recall_at_k, save_similarity
 from rsretrieval.rerankers import MR, SMR
 
@@ -58,7 +58,13 @@ def test_rerank_study_writes_the_grid_and_the_plots(tmp_path):
     for name in ('fig6a_K5.png', 'fig6b_K5.png', 'fig6a_K10.png', 'fig6b_K10.png'):
         with Image.open(tmp_path / 'study' / name) as im:
             assert im.size == (1080, 540)  # 9 x 4.5 in at 120 dpi
-    assert 'best SMR' in proc.stdout and 'paper default' not in proc.stdout  # (0.9, 1.9) is not in this grid
+    assert 'best SMR' in proc.stdout
+    off_grid = [line for line in proc.stdout.splitlines() if line.startswith('paper default')]
+    assert [line.split(':')[0] for line in off_grid] == [
+        'paper default SMR K=5 (0.9, 1.9)', 'paper default MR K=5 (1, 0.7)',
+        'paper default SMR K=10 (0.9, 1.9)', 'paper default MR K=10 (1, 0.7)',
+    ]  # fmt: skip
+    assert all(line.endswith('(off the grid, evaluated on its own)') for line in off_grid)  # 0.5..0.7 holds neither
 
 
 @pytest.mark.parametrize(
@@ -77,3 +83,22 @@ def test_a_study_row_is_the_recall_of_that_reranker_on_its_own(method, p2, reran
     i2t, t2i = reranker(torch.as_tensor(sims))
     expected = recall_at_k(i2t, t2i, img2txt, txt2img)
     assert {key: row[key] for key in expected} == expected
+
+
+def test_the_paper_defaults_are_evaluated_on_the_grid_or_off_it():
+    sims, img2txt, txt2img = _tiny_study_inputs()
+    for grid, on_grid in ((grid_values(0.5, 2.0, 0.1), True), (grid_values(0.5, 2.0, 0.5), False)):
+        rows, _ = run_study(sims, img2txt, txt2img, [5], grid)
+        smr, mr = paper_default_rows(sims, img2txt, txt2img, [5], rows)
+        assert [(r['method'], r['p1'], r['p2']) for r in (smr, mr)] == [('SMR', 0.9, 1.9), ('MR', 1.0, 0.7)]
+        assert smr['on_grid'] is on_grid and mr['on_grid'] is on_grid
+        for row, reranker in (
+            (smr, SMR(topk=5, gamma1=0.9, gamma2=1.9)),
+            (mr, MR(topk=5, wp1=1.0, wp2=0.7, min_candidates=1)),
+        ):
+            i2t, t2i = reranker(torch.as_tensor(sims))
+            expected = recall_at_k(i2t, t2i, img2txt, txt2img)
+            assert {key: row[key] for key in expected} == expected
+            if on_grid:  # the same number the grid holds
+                (grid_row,) = rows_at(rows, row['method'], row['p1'], row['p2'])
+                assert grid_row['mR'] == row['mR']

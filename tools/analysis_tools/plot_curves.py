@@ -22,7 +22,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--keys', nargs='+', help='training scalars to draw (default: every loss, lr, grad_norm)')
     parser.add_argument('--names', nargs='+', help='a label per work dir (default: the folder names)')
     parser.add_argument(
-        '--smooth', type=int, help='moving-average window, in logged points (default: 1/25 of the points)'
+        '--smooth',
+        type=int,
+        help='moving-average window, in logged points (default: 1/25 of the points, at least 3, at most half)',
     )
     parser.add_argument('--out', default='curves.png', help='the figure (PNG, PDF or SVG)')
     args = parser.parse_args()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os.path as osp
+from collections.abc import Iterator
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
@@ -11,6 +13,7 @@ from rsretrieval.registry import HOOKS
 from rsretrieval.utils.atomic_files import atomic_write
 
 from ..atomic_backend import atomic_local_saves
+from .file_client_warnings import file_client_deprecations_dropped
 
 
 class _DeferRemoval:
@@ -54,10 +57,25 @@ class AtomicCheckpointHook(CheckpointHook):
     - the ``last_checkpoint`` pointer is replaced atomically, after the
       checkpoint it names is complete.
 
+    It starts and saves without the FileClient deprecation warnings mmengine logs in
+    ``before_train`` and in every save (unless ``file_client_args`` is given; see
+    :mod:`~rsretrieval.engine.hooks.file_client_warnings`).
+
     ``_save_checkpoint_with_step`` is mmengine 0.10.7's, reordered;
     ``tests/test_engine/test_crash_safe_checkpoints.py`` fails when the
     installed mmengine's source of the methods this class builds on changes.
     """
+
+    def before_train(self, runner) -> None:
+        """mmengine's, without its FileClient deprecation warnings where no ``file_client_args`` is set."""
+        with file_client_deprecations_dropped(self.file_client_args is None):
+            super().before_train(runner)
+
+    @contextlib.contextmanager
+    def _saving(self) -> Iterator[None]:
+        """Around a save: atomic local writes, and no FileClient warnings without ``file_client_args``."""
+        with atomic_local_saves(), file_client_deprecations_dropped(self.file_client_args is None):
+            yield
 
     def needs_losses(self, runner, batch_idx: int) -> bool:
         """Whether this step saves an iteration checkpoint: the training loop then reads the
@@ -79,7 +97,7 @@ class AtomicCheckpointHook(CheckpointHook):
             ckpt_filename = self.filename_tmpl.format(step)
             self.last_ckpt = backend.join_path(self.out_dir, ckpt_filename)
             runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-            with atomic_local_saves():
+            with self._saving():
                 runner.save_checkpoint(
                     self.out_dir,
                     ckpt_filename,
@@ -103,7 +121,7 @@ class AtomicCheckpointHook(CheckpointHook):
         deferred = _DeferRemoval(self.file_backend)
         backend, self.file_backend = self.file_backend, deferred
         try:
-            with atomic_local_saves():
+            with self._saving():
                 super()._save_best_checkpoint(runner, metrics)
         finally:
             self.file_backend = backend
@@ -112,5 +130,5 @@ class AtomicCheckpointHook(CheckpointHook):
         deferred.run(keep=current)
 
     def _publish_model(self, runner, ckpt_path: str) -> None:
-        with atomic_local_saves():
+        with self._saving():
             super()._publish_model(runner, ckpt_path)

@@ -15,6 +15,7 @@ from rsretrieval.utils.atomic_files import atomic_write
 
 from ..atomic_backend import atomic_local_saves
 from ..stop_signals import STOP_SIGNALS, leave_stop_signals_to_main_process
+from .file_client_warnings import file_client_deprecations_dropped
 
 
 @HOOKS.register_module()
@@ -85,7 +86,7 @@ class PreemptionHook(Hook):
         if requested is None:
             return
         filename = f'iter_{runner.iter + 1}.pth'
-        with atomic_local_saves():
+        with atomic_local_saves(), file_client_deprecations_dropped():
             runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
         if is_main_process():
             atomic_write(os.path.join(runner.work_dir, 'last_checkpoint'), os.path.join(runner.work_dir, filename))

@@ -12,6 +12,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, ValLoop
 
 from rsretrieval.evaluation import RetrievalScores, save_scores
+from rsretrieval.evaluation.similarity_io import reranker_record
 from rsretrieval.models.retrievers import BaseRetriever
 from rsretrieval.registry import LOOPS, RERANKERS
 from rsretrieval.utils.precision import PRECISIONS, log_precision, resolve_precision
@@ -90,6 +91,7 @@ class _RetrievalEvaluation:
         track_workers(self.dataloader, self.phase)  # a worker that dies is then reported with its sample
         self.text_batch_size = text_batch_size
         self.reranker = RERANKERS.build(reranker) if reranker else None
+        self.reranker_record = reranker_record(reranker, self.reranker) if reranker else None  # for out_file
         # a reranker that reads the match head's inputs needs them from the encoders
         self.for_matching = bool(getattr(self.reranker, 'needs_features', False))
         self.progress_bar = self.phase == 'test' if progress_bar is None else progress_bar
@@ -218,6 +220,7 @@ class _RetrievalEvaluation:
             dataset.txt2img,
             image_paths=dataset.image_paths,
             captions=dataset.captions,
+            reranker=self.reranker_record,
         )
         self.runner.logger.info(f'Similarity matrix saved to {self.out_file}')
 

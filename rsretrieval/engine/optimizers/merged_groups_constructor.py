@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+
+from mmengine.logging import MMLogger, print_log
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from torch import nn
 
@@ -10,6 +16,57 @@ from rsretrieval.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 def _key(value):
     return tuple(value) if isinstance(value, list) else value
+
+
+# What mmengine's ``add_params`` logs once per parameter (mmengine 0.10.x).
+_FROZEN = re.compile(r'^(?P<name>\S+) is skipped since its requires_grad=False$')
+_TIED = re.compile(r'^(?P<name>\S+) is duplicate\. It is skipped since bypass_duplicate=True$')
+_OPTIONS = 'paramwise_options -- '
+
+
+class _ParameterNotes(logging.Filter):
+    """Collects mmengine's per-parameter notes instead of letting each through as a line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frozen: list[str] = []
+        self.tied: list[str] = []
+        self.options = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        for pattern, names in ((_FROZEN, self.frozen), (_TIED, self.tied)):
+            match = pattern.match(message)
+            if match:
+                names.append(match['name'])
+                return False
+        if message.startswith(_OPTIONS):
+            self.options += 1
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _parameter_notes_summarised() -> Iterator[_ParameterNotes]:
+    """Hold back mmengine's per-parameter lines (over a hundred at paper size) inside the block."""
+    logger, notes = MMLogger.get_current_instance(), _ParameterNotes()
+    logger.addFilter(notes)
+    try:
+        yield notes
+    finally:
+        logger.removeFilter(notes)
+
+
+def _summary(notes: _ParameterNotes, groups: int, tensors: int) -> str:
+    """One line for what mmengine would have said in one line per parameter."""
+    line = f'optimizer: {tensors} parameter tensors in {groups} group(s)'
+    if notes.options:
+        line += f' ({notes.options} per-parameter options of paramwise_cfg applied)'
+    if notes.frozen:
+        line += f'; not optimised (requires_grad=False): {", ".join(notes.frozen)}'
+    if notes.tied:
+        line += f'; shared with another parameter, optimised once: {", ".join(notes.tied)}'
+    return line
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -29,7 +86,8 @@ class MergedGroupsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
-        optim_wrapper = super().__call__(model)
+        with _parameter_notes_summarised() as notes:
+            optim_wrapper = super().__call__(model)
         optimizer = optim_wrapper.optimizer
         merged: dict[tuple, dict] = {}
         for group in optimizer.param_groups:
@@ -39,4 +97,6 @@ class MergedGroupsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if optimizer.state:
             raise RuntimeError('MergedGroupsOptimWrapperConstructor: the new optimizer already holds state')
         optimizer.param_groups = list(merged.values())
+        tensors = sum(len(group['params']) for group in optimizer.param_groups)
+        print_log(_summary(notes, len(optimizer.param_groups), tensors), logger='current')
         return optim_wrapper
