@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from .annotation_file import AnnotationFile
+from .annotation_file import AnnotationError, AnnotationFile
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,26 @@ class ImageRecord:
     filename: str
     captions: tuple[str, ...]
     sources: tuple[str, ...]
+
+
+def records_of_split(entries: Iterable[tuple[ImageRecord, str]], split: str, path: Path) -> list[ImageRecord]:
+    """The records of ``split`` among ``(record, its split)`` pairs, in order.
+
+    Every entry is consumed, so a file whose entries are all read (and checked)
+    fails on a broken entry whichever split is asked for.
+
+    Raises:
+        AnnotationError: No entry is of ``split``; the splits the file holds are listed.
+    """
+    splits: set[str] = set()
+    records = []
+    for record, entry_split in entries:
+        splits.add(entry_split)
+        if entry_split == split:
+            records.append(record)
+    if split not in splits:
+        raise AnnotationError(f'{path}: unknown split {split!r}; the file has splits {sorted(splits)}')
+    return records
 
 
 class AnnotationFormat(ABC):

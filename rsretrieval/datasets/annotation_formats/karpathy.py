@@ -11,7 +11,7 @@ from pathlib import Path
 from rsretrieval.registry import ANNOTATION_FORMATS
 
 from .annotation_file import AnnotationError, AnnotationFile
-from .base import AnnotationFormat, ImageRecord
+from .base import AnnotationFormat, ImageRecord, records_of_split
 from .fields import describe, expect_dict, require_list, require_str, require_str_list
 
 
@@ -37,16 +37,8 @@ class KarpathyFormat(AnnotationFormat):
 
     def read(self, source: AnnotationFile, split: str) -> list[ImageRecord]:
         path = source.path
-        splits: set[str] = set()
-        records = []
-        for i, entry in enumerate(_images(source.json(), path)):
-            record, entry_split = _read_entry(entry, f'{path}[images][{i}]')
-            splits.add(entry_split)
-            if entry_split == split:
-                records.append(record)
-        if split not in splits:
-            raise AnnotationError(f'{path}: unknown split {split!r}; the file has splits {sorted(splits)}')
-        return records
+        entries = _images(source.json(), path)
+        return records_of_split((_read_entry(e, f'{path}[images][{i}]') for i, e in enumerate(entries)), split, path)
 
 
 def _images(data: object, path: Path) -> list:

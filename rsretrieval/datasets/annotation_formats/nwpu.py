@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from rsretrieval.registry import ANNOTATION_FORMATS
 
 from .annotation_file import AnnotationError, AnnotationFile
-from .base import AnnotationFormat, ImageRecord
+from .base import AnnotationFormat, ImageRecord, records_of_split
 from .fields import describe, expect_dict, require_str
 
 #: The caption fields of an NWPU-Captions entry, in order; ``raw_5``, ``raw_6``, ...
@@ -58,21 +60,17 @@ class NwpuFormat(AnnotationFormat):
             raise AnnotationError(
                 f'{path}: NWPU-Captions format needs a top-level JSON object keyed by scene class, got {describe(data)}'
             )
-        splits: set[str] = set()
-        records = []
-        for cls, entries in data.items():
-            if not isinstance(entries, list):
-                raise AnnotationError(
-                    f'{path}[{cls}]: class {cls!r} must hold a list of image entries, got {describe(entries)}'
-                )
-            for i, entry in enumerate(entries):
-                record, entry_split = _read_entry(entry, f'{path}[{cls}][{i}]', cls, i)
-                splits.add(entry_split)
-                if entry_split == split:
-                    records.append(record)
-        if split not in splits:
-            raise AnnotationError(f'{path}: unknown split {split!r}; the file has splits {sorted(splits)}')
-        return records
+        return records_of_split(_entries(data, path), split, path)
+
+
+def _entries(data: dict, path: object) -> Iterator[tuple[ImageRecord, str]]:
+    """Every image entry of every class, read, with its split."""
+    for cls, entries in data.items():
+        if not isinstance(entries, list):
+            got = describe(entries)
+            raise AnnotationError(f'{path}[{cls}]: class {cls!r} must hold a list of image entries, got {got}')
+        for i, entry in enumerate(entries):
+            yield _read_entry(entry, f'{path}[{cls}][{i}]', cls, i)
 
 
 def _looks_like_entries(value: object) -> bool:
