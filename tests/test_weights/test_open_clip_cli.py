@@ -56,3 +56,15 @@ def test_an_unreadable_checkpoint_is_one_line_exit_2(tmp_path, capsys, command):
         [line] = capsys.readouterr().err.splitlines()
         assert line.startswith('rsretrieval-weights: error: ') and message in line
     assert not (tmp_path / 'out.pt').exists()
+
+
+def test_the_module_run_as_a_command_names_the_commands():
+    """``python -m ...open_clip_weights`` was a command once: it now says where the commands are."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, '-m', 'rsretrieval.models.utils.open_clip_weights'], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert 'rsretrieval-weights inspect-open-clip CKPT' in result.stderr.strip().splitlines()[-1]

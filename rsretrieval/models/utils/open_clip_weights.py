@@ -420,3 +420,12 @@ def describe_open_clip_checkpoint(path: str | os.PathLike) -> str:
     if others:
         lines.append(f'  other tensors: {", ".join(others[:6])}{", ..." if len(others) > 6 else ""}')
     return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+    # Run as ``python -m`` this module was once a command; say where the command went
+    # instead of doing nothing (Python's runpy warning about the package import comes first).
+    raise SystemExit(
+        'open_clip_weights is a library module; its commands are '
+        '`rsretrieval-weights inspect-open-clip CKPT` and `rsretrieval-weights convert-open-clip CKPT OUT`'
+    )
