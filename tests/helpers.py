@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
+from collections.abc import Iterator
 
 _counter = itertools.count()
 
@@ -119,3 +122,19 @@ TINY_DEMO_OPTIONS = [
     'val_dataloader.dataset.pipeline.1.scale=(32,32)',
     'test_dataloader.dataset.pipeline.1.scale=(32,32)',
 ]
+
+
+@contextlib.contextmanager
+def captured_log(level: int = logging.NOTSET) -> Iterator[list[str]]:
+    """The messages the current mmengine logger emits inside the block, at ``level`` or above."""
+    from mmengine.logging import MMLogger
+
+    messages: list[str] = []
+    handler = logging.Handler(level)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)

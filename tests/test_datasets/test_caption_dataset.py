@@ -1,11 +1,9 @@
-import contextlib
 import json
-import logging
 
 import numpy as np
 import pytest
 from conftest import SHARED_DATA, requires_shared
-from mmengine.logging import MMLogger
+from helpers import captured_log
 from PIL import Image
 
 from rsretrieval.datasets import AnnotationError, make_demo_dataset
@@ -86,19 +84,6 @@ def test_unreadable_image_named(tmp_path):
         _build(tmp_path, split='test')
 
 
-@contextlib.contextmanager
-def _captured_log():
-    messages: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
-
-
 def test_truncated_image_fails_at_build_not_mid_epoch(tmp_path):
     _write_dataset(tmp_path, fmt='JPEG')
     image = tmp_path / 'images' / '1.jpeg'
@@ -124,7 +109,7 @@ def test_empty_caption_named(tmp_path):
     assert ds.img2txt == [[0], [1, 2, 3], [4, 5]] and len(ds.captions) == 6
     data['images'][0]['sentences'][0]['raw'] = '...'
     (tmp_path / 'ann.json').write_text(json.dumps(data))
-    with _captured_log() as messages:
+    with captured_log() as messages:
         ds = _build(tmp_path, split='test', test_mode=True, empty_captions='drop')  # image 0 has no caption left
     assert [p.rsplit('/', 1)[1] for p in ds.image_paths] == ['1.png', '2.png']
     assert ds.img2txt == [[0, 1, 2], [3, 4]] and ds.txt2img == [0, 0, 0, 1, 1]

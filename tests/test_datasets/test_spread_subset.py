@@ -1,7 +1,6 @@
 """``subset=dict(num_images=N, seed=S)``: images spread over a split, and the warning on a narrow ``indices``."""
 
 import argparse
-import contextlib
 import json
 import logging
 import random
@@ -12,7 +11,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from conftest import REPO, SHARED_DATA
-from mmengine.logging import MMLogger
+from helpers import captured_log
 from PIL import Image
 
 from rsretrieval.datasets.subsets import (
@@ -49,19 +48,6 @@ def _build(root, split='train', **kwargs):
 
 def _names(ds):
     return [p.rsplit('/', 1)[1] for p in ds.image_paths]
-
-
-@contextlib.contextmanager
-def _warnings():
-    messages: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
 
 
 # ------------------------------------------------------------------ classes of images
@@ -180,7 +166,7 @@ def test_dataset_subset_is_deterministic_for_a_seed(tmp_path):
 
 def test_first_n_on_a_class_sorted_split_warns_once(tmp_path):
     _write(tmp_path)
-    with _warnings() as messages:
+    with captured_log(logging.WARNING) as messages:
         ds = _build(tmp_path, indices=12)  # 12 pairs: the first 5 images, all of class beach
     assert len(ds) == 12
     assert len(messages) == 1
@@ -190,7 +176,7 @@ def test_first_n_on_a_class_sorted_split_warns_once(tmp_path):
 
 def test_first_n_of_numbered_images_warns_in_test_mode(tmp_path):
     _write(tmp_path, named=False)
-    with _warnings() as messages:
+    with captured_log(logging.WARNING) as messages:
         _build(tmp_path, test_mode=True, indices=-4)
     assert len(messages) == 1 and 'indices=-4 keeps only the last 4 of the 20 images' in messages[0]
 
@@ -202,7 +188,7 @@ def test_first_n_of_numbered_images_warns_in_test_mode(tmp_path):
 )
 def test_spread_selections_do_not_warn(tmp_path, kwargs):
     _write(tmp_path, named=False)
-    with _warnings() as messages:
+    with captured_log(logging.WARNING) as messages:
         _build(tmp_path, test_mode=True, **kwargs)
     assert messages == []
 
@@ -279,11 +265,11 @@ def test_ucm_first_n_warns_and_subset_covers_every_class():
     def ucm_classes(ds):  # N.jpg, N = 1..2100: 100 images per class, in class order
         return Counter((int(p.rsplit('/', 1)[1].split('.')[0]) - 1) // 100 for p in ds.image_paths)
 
-    with _warnings() as messages:
+    with captured_log(logging.WARNING) as messages:
         first = DATASETS.build(dict(cfg, indices=1600))
     assert len(ucm_classes(first)) == 4
     assert len(messages) == 1 and 'dataset_ucm.json [train]: indices=1600 keeps only the first 320' in messages[0]
-    with _warnings() as messages:
+    with captured_log(logging.WARNING) as messages:
         spread = DATASETS.build(dict(cfg, subset=dict(num_images=320, seed=0)))
     assert messages == [] and len(spread.image_paths) == 320
     assert len(ucm_classes(spread)) == 21 and min(ucm_classes(spread).values()) >= 14

@@ -1,5 +1,5 @@
 import torch
-from helpers import tiny_cmpagl
+from helpers import captured_log, tiny_cmpagl
 from mmengine.optim import build_optim_wrapper
 
 from rsretrieval.registry import MODELS
@@ -32,7 +32,7 @@ def test_merged_groups_keep_every_parameter_option():
     assert lrs == [1e-4, 1e-3]
 
 
-def test_per_parameter_notes_become_one_line(capsys):
+def test_per_parameter_notes_become_one_line():
     """mmengine logs a line per parameter option, frozen and tied parameter; the constructor says it once."""
     import logging
 
@@ -42,25 +42,17 @@ def test_per_parameter_notes_become_one_line(capsys):
     model = MODELS.build(tiny_cmpagl())
     frozen = next(name for name, _ in model.named_parameters() if name.startswith('backbone.'))
     model.get_parameter(frozen).requires_grad_(False)
-    logger = MMLogger.get_instance('merged_groups_notes', log_level='INFO')
-    records: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: records.append(record.getMessage())
-    handler.setLevel(logging.INFO)
-    logger.addHandler(handler)
+    MMLogger.get_instance('merged_groups_notes', log_level='INFO')  # the current logger, at INFO
     cfg = dict(
         type='OptimWrapper',
         optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.02),
         paramwise_cfg=PARAMWISE,
         constructor='MergedGroupsOptimWrapperConstructor',
     )
-    try:
+    with captured_log(logging.INFO) as plain:
         build_optim_wrapper(model, cfg)
-        plain = list(records)
-        records.clear()
+    with captured_log(logging.INFO) as records:
         build_optim_wrapper(model, dict(cfg, constructor='DefaultOptimWrapperConstructor'))
-    finally:
-        logger.removeHandler(handler)
     assert len(records) > 50  # mmengine alone: a line per parameter
     per_parameter = ('paramwise_options -- ', ' is skipped since', ' is duplicate.')
     assert not [m for m in plain if any(p in m for p in per_parameter)]
