@@ -118,3 +118,14 @@ def quiet_logs(enabled: bool = True, level: int = logging.WARNING) -> Iterator[N
         logger.setLevel(levels[0])
         for handler, previous in zip(logger.handlers, levels[1:]):
             handler.setLevel(previous)
+
+
+@contextlib.contextmanager
+def logger_filter(record_filter: logging.Filter) -> Iterator[logging.Filter]:
+    """``record_filter`` on the current mmengine logger inside the block (it sees, and may drop, every record)."""
+    logger = MMLogger.get_current_instance()
+    logger.addFilter(record_filter)
+    try:
+        yield record_filter
+    finally:
+        logger.removeFilter(record_filter)

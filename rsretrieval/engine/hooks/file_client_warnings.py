@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from mmengine.logging import MMLogger
+from rsretrieval.utils.quiet_logging import logger_filter
 
 # What mmengine 0.10.7's FileClient constructor and its 'disk' backend log when created.
 FILE_CLIENT_DEPRECATIONS = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias of "LocalBackend"')
@@ -33,9 +33,5 @@ def file_client_deprecations_dropped(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    logger, dropped = MMLogger.get_current_instance(), _DropFileClientDeprecations()
-    logger.addFilter(dropped)
-    try:
+    with logger_filter(_DropFileClientDeprecations()):
         yield
-    finally:
-        logger.removeFilter(dropped)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from collections.abc import Iterator
 
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from torch import nn
 
 from rsretrieval.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from rsretrieval.utils.quiet_logging import logger_filter
 
 
 def _key(value):
@@ -46,17 +45,6 @@ class _ParameterNotes(logging.Filter):
         return True
 
 
-@contextlib.contextmanager
-def _parameter_notes_summarised() -> Iterator[_ParameterNotes]:
-    """Hold back mmengine's per-parameter lines (over a hundred at paper size) inside the block."""
-    logger, notes = MMLogger.get_current_instance(), _ParameterNotes()
-    logger.addFilter(notes)
-    try:
-        yield notes
-    finally:
-        logger.removeFilter(notes)
-
-
 def _summary(notes: _ParameterNotes, groups: int, tensors: int) -> str:
     """One line for what mmengine would have said in one line per parameter."""
     line = f'optimizer: {tensors} parameter tensors in {groups} group(s)'
@@ -86,7 +74,8 @@ class MergedGroupsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
-        with _parameter_notes_summarised() as notes:
+        # mmengine logs a line per parameter (over a hundred at paper size): held back, summarised below
+        with logger_filter(_ParameterNotes()) as notes:
             optim_wrapper = super().__call__(model)
         optimizer = optim_wrapper.optimizer
         merged: dict[tuple, dict] = {}
