@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 # the checks and the shared options live in utils (torch-free); the tools import them from here
 from rsretrieval.utils.checkpoint_checks import checkpoint_problem, file_problem
@@ -17,6 +17,10 @@ from rsretrieval.utils.command_args import add_common_args  # noqa: F401  (re-ex
 
 #: Short ``--rerank`` names of rerankers whose registered name they are not (in any case).
 RERANKER_ALIASES = {'none': 'NoRerank', 'itm': 'ITMRerank'}
+
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 
 def fail(message: str, prog: str | None = None, code: int = 2) -> NoReturn:
@@ -38,6 +42,19 @@ def fail_together(message: str, prog: str | None = None, code: int = 2) -> NoRet
     if first:
         fail(message, prog, code)
     raise SystemExit(code)
+
+
+def check_data(cfg: Config, loaders: list[str], prog: str | None = None) -> None:
+    """Read the datasets of ``loaders`` before the model is built
+    (:func:`rsretrieval.apis.preflight.check_run_data`): a wrong ``data_root``, a missing
+    annotation file or image folder stops every process in seconds, in one line, with
+    nothing written."""
+    from rsretrieval.apis.preflight import DataCheckError, check_run_data
+
+    try:
+        check_run_data(cfg, loaders)
+    except DataCheckError as err:
+        fail_together(str(err), prog)
 
 
 def check_inputs(

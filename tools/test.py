@@ -19,9 +19,9 @@ from mmengine.config import DictAction  # light: torch loads after the checks
 
 from rsretrieval.cli import (
     add_common_args,
+    check_data,
     check_inputs,
     fail,
-    fail_together,
     model_folder_files,
     prepare_config_weights,
     reranker_type,
@@ -119,7 +119,6 @@ def main() -> None:
     from mmengine.dist import is_main_process
     from mmengine.runner import Runner
 
-    from rsretrieval.apis.preflight import DataCheckError, check_run_data
     from rsretrieval.utils import (
         CheckpointError,
         ConfigError,
@@ -135,10 +134,7 @@ def main() -> None:
         cfg = load_config(args)
     except ConfigError as err:
         fail(str(err))
-    try:  # before the model: a wrong data_root fails in seconds, in one line
-        check_run_data(cfg, ['test_dataloader'])
-    except DataCheckError as err:
-        fail_together(str(err))
+    check_data(cfg, ['test_dataloader'])  # before the model: a wrong data_root fails in seconds, in one line
     cfg.load_from, cfg.resume = None, False
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, autocast='auto')

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from rsretrieval.cli import (  # light: no torch
     add_common_args,
+    check_data,
     check_inputs,
     fail,
-    fail_together,
     prepare_config_weights,
 )
 
@@ -141,7 +141,9 @@ def main() -> None:
         cfg = load_config(args)
     except ConfigError as err:
         fail(str(err))
-    check_data(cfg)
+    from rsretrieval.apis.preflight import loaders_of_training
+
+    check_data(cfg, loaders_of_training(cfg))
     if args.amp:
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
         cfg.optim_wrapper.dtype = 'auto'
@@ -149,18 +151,6 @@ def main() -> None:
         add_tensorboard(cfg)
     choose_resume(cfg, args.resume)
     train(cfg, quiet=args.quiet)
-
-
-def check_data(cfg: Config) -> None:
-    """The datasets of training and validation, read before the model is built: a wrong
-    ``data_root``, a missing annotation file or image folder stops the run in seconds,
-    in one line, with nothing written."""
-    from rsretrieval.apis.preflight import DataCheckError, check_run_data, loaders_of_training
-
-    try:
-        check_run_data(cfg, loaders_of_training(cfg))
-    except DataCheckError as err:
-        fail_together(str(err))
 
 
 def train(cfg: Config, quiet: bool) -> None:
