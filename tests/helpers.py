@@ -138,3 +138,23 @@ def captured_log(level: int = logging.NOTSET) -> Iterator[list[str]]:
         yield messages
     finally:
         logger.removeHandler(handler)
+
+
+def interrupt_embedding_after(monkeypatch, batches: int):
+    """Make ``rsretrieval.apis.iter_image_embeddings`` raise KeyboardInterrupt after ``batches`` batches
+    (Ctrl-C in the middle of an index run); returns the real function, to put back."""
+    import rsretrieval.apis
+
+    real = rsretrieval.apis.iter_image_embeddings
+    done = 0  # over every call: the index asks for one iterator per shard
+
+    def interrupted(*args, **kwargs):
+        nonlocal done
+        for item in real(*args, **kwargs):
+            if done == batches:
+                raise KeyboardInterrupt
+            done += 1
+            yield item
+
+    monkeypatch.setattr(rsretrieval.apis, 'iter_image_embeddings', interrupted)
+    return real

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 from conftest import REPO
+from helpers import interrupt_embedding_after
 
 import rsretrieval.apis
 from rsretrieval.datasets.annotation_formats import load_annotations
@@ -167,18 +168,7 @@ def test_an_interrupted_index_of_a_list_resumes_to_the_same_index(tmp_path, arch
     reference = tmp_path / 'reference'
     _index(tiny_demo_checkpoint, folder, reference, '--list', list_file, '--shard-size', 4, '--batch-size', 2)
 
-    real = rsretrieval.apis.iter_image_embeddings
-    batches = 0
-
-    def interrupted_after_three_batches(*args, **kwargs):
-        nonlocal batches
-        for item in real(*args, **kwargs):
-            if batches == 3:
-                raise KeyboardInterrupt
-            batches += 1
-            yield item
-
-    monkeypatch.setattr(rsretrieval.apis, 'iter_image_embeddings', interrupted_after_three_batches)
+    real = interrupt_embedding_after(monkeypatch, 3)
     index_dir = tmp_path / 'index'
     with pytest.raises(SystemExit) as info:
         _index(tiny_demo_checkpoint, folder, index_dir, '--list', list_file, '--shard-size', 4, '--batch-size', 2)

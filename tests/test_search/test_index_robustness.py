@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from conftest import REPO
+from helpers import interrupt_embedding_after
 
 import rsretrieval.apis
 from rsretrieval.search import ArchiveIndex, find_images, unreadable_images
@@ -54,18 +55,7 @@ def test_interrupted_index_saves_what_was_encoded_and_resumes_to_the_same_index(
     reference = tmp_path / 'reference'
     _index(tiny_demo_checkpoint, archive, reference, '--shard-size', 5, '--batch-size', 2)
 
-    real = rsretrieval.apis.iter_image_embeddings
-    batches = 0
-
-    def interrupted_after_four_batches(*args, **kwargs):
-        nonlocal batches
-        for item in real(*args, **kwargs):
-            if batches == 4:
-                raise KeyboardInterrupt
-            batches += 1
-            yield item
-
-    monkeypatch.setattr(rsretrieval.apis, 'iter_image_embeddings', interrupted_after_four_batches)
+    real = interrupt_embedding_after(monkeypatch, 4)
     index_dir = tmp_path / 'index'
     capsys.readouterr()
     stop = _exit(tiny_demo_checkpoint, archive, index_dir, '--shard-size', 5, '--batch-size', 2)
