@@ -7,8 +7,11 @@ checkpoint or folder is reported at once, in one line that names it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, NoReturn
 
 # the checks and the shared options live in utils (torch-free); the tools import them from here
@@ -55,6 +58,27 @@ def check_data(cfg: Config, loaders: list[str], prog: str | None = None) -> None
         check_run_data(cfg, loaders)
     except DataCheckError as err:
         fail_together(str(err), prog)
+
+
+@contextlib.contextmanager
+def evaluation_stops(prog: str | None = None) -> Iterator[None]:
+    """An evaluation inside the block stops in one line: SIGTERM or Ctrl-C (to the process or
+    its group) exits with status 128 + signal, a killed loader worker with status 1 naming
+    the file it was reading. Give the loaders' workers
+    :func:`~rsretrieval.engine.stop_signals.leave_stop_signals_to_main_process` first."""
+    from rsretrieval.engine.loops import LoaderWorkerError
+    from rsretrieval.engine.stop_signals import StopRequested, stop_on_signals
+
+    prog = prog or os.path.basename(sys.argv[0]) or 'rsretrieval'
+    try:
+        with stop_on_signals():
+            yield
+    except LoaderWorkerError as err:
+        fail(str(err), prog, code=1)
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, StopRequested) else signal.SIGINT
+        print(f'{prog}: {signal.Signals(signum).name} received: evaluation stopped, nothing written', file=sys.stderr)
+        raise SystemExit(128 + signum) from None
 
 
 def check_inputs(

@@ -11,8 +11,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import signal
-import sys
 from typing import TYPE_CHECKING
 
 from mmengine.config import DictAction  # light: torch loads after the checks
@@ -21,6 +19,7 @@ from rsretrieval.cli import (
     add_common_args,
     check_data,
     check_inputs,
+    evaluation_stops,
     fail,
     model_folder_files,
     prepare_config_weights,
@@ -98,19 +97,11 @@ def use_model_folder(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 def evaluate(runner: Runner) -> dict:
     """``runner.test()``; SIGTERM or Ctrl-C, to the process or its group, stop it in one line
     with status 128 + signal (the loader workers leave the signal to the main process)."""
-    from rsretrieval.engine.loops import LoaderWorkerError
-    from rsretrieval.engine.stop_signals import StopRequested, leave_stop_signals_to_main_process, stop_on_signals
+    from rsretrieval.engine.stop_signals import leave_stop_signals_to_main_process
 
     leave_stop_signals_to_main_process(runner.test_dataloader)
-    try:
-        with stop_on_signals():
-            return runner.test()
-    except LoaderWorkerError as err:  # a killed loader worker: the file it was reading, in one line
-        fail(str(err), code=1)
-    except KeyboardInterrupt as err:
-        signum = err.signum if isinstance(err, StopRequested) else signal.SIGINT
-        print(f'test.py: {signal.Signals(signum).name} received: evaluation stopped, nothing written', file=sys.stderr)
-        raise SystemExit(128 + signum) from None
+    with evaluation_stops():
+        return runner.test()
 
 
 def main() -> None:

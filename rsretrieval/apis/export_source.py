@@ -24,7 +24,7 @@ def export_source(config: str | os.PathLike, checkpoint: str | os.PathLike) -> d
         ``config``, ``checkpoint`` (its name), ``checkpoint_sha256``, ``commit``,
         ``uncommitted_changes``, ``rsretrieval_version`` and ``exported`` (UTC, ISO 8601).
     """
-    commit, dirty = _code_commit()
+    commit, dirty = code_commit()
     return dict(
         config=str(config),
         checkpoint=Path(checkpoint).name,
@@ -55,7 +55,7 @@ def training_data(cfg: Config) -> list[dict]:
     return rows
 
 
-def _code_commit() -> tuple[str, bool | None]:
+def code_commit() -> tuple[str, bool | None]:
     """``(git commit of the rsretrieval code, uncommitted changes)``; ``('unknown', None)``
     outside a git checkout (an installed package)."""
     root = Path(__file__).resolve().parents[2]
