@@ -38,7 +38,9 @@ def test_train_validate_and_checkpoint_loads_weights_only(tmp_path, demo_root):
     ckpt = torch.load(tmp_path / 'epoch_2.pth', weights_only=True)
     assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 2 * 15
     test_metrics = runner.test()
-    assert set(test_metrics) == {'i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10', 'mR'}
+    standard = {'i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10', 'mR'}
+    shared = {'shared/caption_strings', 'shared/text_queries', 'shared/image_queries'}
+    assert set(test_metrics) == standard | {f'equiv/{k}' for k in standard} | shared
 
 
 def test_resume_continues_from_saved_iteration(tmp_path, demo_root):

@@ -11,7 +11,15 @@ from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, ValLoop
 
-from rsretrieval.evaluation import RetrievalScores, save_scores
+from rsretrieval.evaluation import (
+    RetrievalScores,
+    check_parts,
+    metrics_over_parts,
+    part_ground_truth,
+    save_scores,
+)
+from rsretrieval.evaluation.metrics.retrieval_recall import SHARED_PREFIX
+from rsretrieval.evaluation.parts import Part
 from rsretrieval.evaluation.similarity_io import reranker_record
 from rsretrieval.models.retrievers import BaseRetriever
 from rsretrieval.registry import LOOPS, RERANKERS
@@ -19,8 +27,18 @@ from rsretrieval.utils.precision import PRECISIONS, log_precision, resolve_preci
 
 from .encode import Features, encode_images, encode_texts, features_to_float
 from .loader_faults import report_worker_failures, track_workers
-from .results_report import results_message, results_rows, timings_message
+from .results_report import parts_message, results_message, results_rows, timings_message
 from .scoring import choose_scoring, score_pairs
+
+#: Key prefix of a reranked run's raw metrics (``raw/mR``, ``raw/equiv/mR``).
+RAW_PREFIX = 'raw/'
+
+
+def slice_features(feats: Features, ids: range) -> Features:
+    """Rows ``ids`` (a step-1 range) of a feature tensor, or of each tensor of a dict of them."""
+    if isinstance(feats, dict):
+        return {k: v[ids.start : ids.stop] for k, v in feats.items()}
+    return feats[ids.start : ids.stop]
 
 
 class _RetrievalEvaluation:
@@ -29,15 +47,18 @@ class _RetrievalEvaluation:
     Args:
         runner: The runner.
         dataloader: Test-mode dataloader (one item per image).
-        evaluator: Evaluator with a ``RetrievalRecall`` metric.
+        evaluator: Evaluator with a ``RetrievalRecall`` metric; it gets the
+            dataset's ``img2txt``, ``txt2img`` and ``captions`` as ``data_batch``.
         text_batch_size: Captions encoded per forward pass.
         reranker: ``RERANKERS`` config applied to the similarity matrix
             (``None``: raw similarities). With a reranker the returned
             metrics are the reranked ones, the raw ones are added under
-            ``raw/<key>``, and the printed table shows both.
+            ``raw/<key>`` (``raw/mR``, ``raw/equiv/mR``; the ``shared/``
+            counts once, unprefixed), and the printed table shows both.
         progress_bar: Show progress bars while encoding (default: on for
             test, off for validation during training).
-        out_file: Save the similarity matrix and ground truth to this ``.npz``.
+        out_file: Save the similarity matrix and ground truth to this ``.npz``
+            (refused for a dataset with ``parts``: one file holds one matrix).
         full_matrix: ``None`` (default): build the whole similarity matrix only
             when something needs it (a reranker, ``out_file``, a model that
             scores pairs with a match head) and otherwise rank block by block
@@ -58,6 +79,15 @@ class _RetrievalEvaluation:
     After :meth:`run`, ``timings`` holds the seconds of each phase (``images``:
     loading, decoding and encoding every image; ``captions``; ``scores``: the
     similarity matrix and the reranker; ``metrics``; ``total``); they are logged.
+
+    A dataset with a ``parts`` attribute (a combined dataset: a sequence of
+    parts with ``name``, ``images`` and ``captions``, ranges of global ids; see
+    :func:`~rsretrieval.evaluation.check_parts`) is encoded once, then each
+    part is scored and ranked on its own against its own ground truth, as if
+    evaluated alone, and gets its own table. The returned metrics are every
+    part's as ``<part>/<key>`` and, unprefixed, the mean over the parts
+    (:func:`~rsretrieval.evaluation.metrics_over_parts`): ``mR``, which
+    best-checkpoint selection reads, is the mean of the parts' ``mR``.
 
     A loader worker that dies while the images are encoded raises a one-line
     :class:`~rsretrieval.engine.loops.loader_faults.LoaderWorkerError` naming the
@@ -97,6 +127,7 @@ class _RetrievalEvaluation:
         self.progress_bar = self.phase == 'test' if progress_bar is None else progress_bar
         self.out_file = out_file
         self.full_matrix = full_matrix
+        self.parts = self._check_parts()  # here, not in run(): a bad dataset fails before any training
 
     def _iter_hook(self, stage: str):
         def call(batch_idx: int, data_batch: dict) -> None:
@@ -115,16 +146,35 @@ class _RetrievalEvaluation:
     def _autocast(device: torch.device, dtype: torch.dtype | None):
         return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
+    def _check_parts(self) -> list[Part] | None:
+        """The dataset's validated ``parts`` (``None``: the dataset is one test set)."""
+        dataset = self.dataloader.dataset
+        parts = getattr(dataset, 'parts', None)
+        if parts is None:
+            return None
+        try:
+            parts = check_parts(parts, dataset.img2txt, dataset.txt2img)
+        except ValueError as err:
+            raise ValueError(f'{self.phase} dataset {type(dataset).__name__}: {err}') from None
+        if self.out_file:
+            names = ', '.join(p.name for p in parts)
+            raise ValueError(
+                f'{self.phase}_cfg.out_file={self.out_file!r}: the {self.phase} dataset {type(dataset).__name__} '
+                f'has {len(parts)} parts ({names}), each ranked on its own, and one file holds one matrix; '
+                "evaluate a part's own dataset to save its matrix, or drop out_file"
+            )
+        return parts
+
     def _lap(self, name: str, device: torch.device) -> None:
-        """Close the phase ``name``: its seconds once the device has finished it."""
+        """Close the phase ``name``: add its seconds, once the device has finished it (parts add up)."""
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
         now = time.perf_counter()
-        self.timings[name] = now - self._clock
+        self.timings[name] = self.timings.get(name, 0.0) + now - self._clock
         self._clock = now
 
     def run(self) -> dict:
-        """Hooks, encode images, encode captions, score, metrics, report, save, hooks."""
+        """Hooks, encode images, encode captions, then score, rank and report (each part), save, hooks."""
         runner, phase = self.runner, self.phase
         runner.call_hook(f'before_{phase}')
         runner.call_hook(f'before_{phase}_epoch')
@@ -139,16 +189,55 @@ class _RetrievalEvaluation:
             self._lap('images', device)
             txt_feats = self._encode_captions(model, dtype)  # (N_txt, ...)
             self._lap('captions', device)
-            scores = self._score(model, img_feats, txt_feats)
-        self._lap('scores', device)
-        metrics = self._metrics(scores)
-        self._lap('metrics', device)
+        if self.parts is None:
+            dataset = self.dataloader.dataset
+            ground_truth = dict(img2txt=dataset.img2txt, txt2img=dataset.txt2img, captions=dataset.captions)
+            scores, metrics = self._evaluate(model, img_feats, txt_feats, ground_truth)
+        else:  # out_file was refused for parts (see _check_parts): nothing to save
+            scores, metrics = None, self._evaluate_parts(model, img_feats, txt_feats)
         self.timings['total'] = time.perf_counter() - start
-        metrics = self._report(scores, metrics)
-        if self.out_file and is_main_process():
+        if is_main_process():
+            reranker_name = None if self.reranker is None else type(self.reranker).__name__
+            runner.logger.info(timings_message(phase, self.timings, reranker_name))
+        if scores is not None and self.out_file and is_main_process():
             self._save(scores)
         runner.call_hook(f'after_{phase}_epoch', metrics=metrics)
         runner.call_hook(f'after_{phase}')
+        return metrics
+
+    def _evaluate(
+        self,
+        model: BaseRetriever,
+        img_feats: Features,
+        txt_feats: Features,
+        ground_truth: dict,
+        part: str | None = None,
+    ) -> tuple[RetrievalScores, dict[str, float]]:
+        """Score one test set (the whole dataset or a ``part``), rank it, log its table: its scores and metrics."""
+        device = model.data_preprocessor.device
+        with torch.no_grad():
+            scores = self._score(model, img_feats, txt_feats)
+        self._lap('scores', device)
+        metrics = self._metrics(scores, ground_truth)
+        self._lap('metrics', device)
+        if is_main_process():
+            self.runner.logger.info(self._results_message(scores, metrics, ground_truth, part))
+        return scores, metrics
+
+    def _evaluate_parts(self, model: BaseRetriever, img_feats: Features, txt_feats: Features) -> dict[str, float]:
+        """Each part scored and ranked on its own; its metrics as ``<part>/<key>``, their means unprefixed."""
+        dataset = self.dataloader.dataset
+        per_part = {}
+        for part in self.parts:
+            ground_truth = part_ground_truth(part, dataset.img2txt, dataset.txt2img, dataset.captions)
+            part_images, part_captions = (
+                slice_features(img_feats, part.images),
+                slice_features(txt_feats, part.captions),
+            )
+            _, per_part[part.name] = self._evaluate(model, part_images, part_captions, ground_truth, part.name)
+        metrics = metrics_over_parts(per_part)
+        if is_main_process():
+            self.runner.logger.info(parts_message(self.phase, per_part, metrics))
         return metrics
 
     def _encode_images(self, model: BaseRetriever, dtype: torch.dtype | None) -> Features:
@@ -185,29 +274,29 @@ class _RetrievalEvaluation:
         progress = self.progress_bar and is_main_process()
         return score_pairs(scoring, model, img_feats, txt_feats, self.reranker, progress)
 
-    def _metrics(self, scores: RetrievalScores) -> dict[str, float]:
-        """The evaluator's metrics of ``scores`` against the dataset's ground truth."""
-        dataset = self.dataloader.dataset
-        ground_truth = dict(img2txt=dataset.img2txt, txt2img=dataset.txt2img)
+    def _metric_values(self, scores: RetrievalScores, ground_truth: dict) -> dict[str, float]:
         self.evaluator.process(data_samples=[scores], data_batch=ground_truth)
         return self.evaluator.evaluate(1)
 
-    def _report(self, scores: RetrievalScores, metrics: dict[str, float]) -> dict[str, float]:
-        """Log the results table and the timings; with a reranker, add the raw metrics as ``raw/<key>``."""
-        dataset = self.dataloader.dataset
+    def _metrics(self, scores: RetrievalScores, ground_truth: dict) -> dict[str, float]:
+        """The evaluator's metrics of ``scores``; with a reranker, those of the raw scores added as ``raw/<key>``."""
+        metrics = self._metric_values(scores, ground_truth)
+        if self.reranker is None:
+            return metrics
+        raw = self._metric_values(scores.raw, ground_truth)
+        # the shared-caption counts describe the captions, not the scores: once, unprefixed
+        return {**metrics, **{f'{RAW_PREFIX}{k}': v for k, v in raw.items() if SHARED_PREFIX not in k}}
+
+    def _results_message(
+        self, scores: RetrievalScores, metrics: dict[str, float], ground_truth: dict, part: str | None
+    ) -> str:
+        """The results table of one test set: chance, then standard and caption-equivalent rows."""
         reranker_name = None if self.reranker is None else type(self.reranker).__name__
         raw = None
-        if self.reranker is not None:  # the raw row beside the reranked one
-            ks = getattr(self.evaluator.metrics[0], 'ks', (1, 5, 10))
-            raw = scores.raw.recall(dataset.img2txt, dataset.txt2img, ks)
-        rows = results_rows(self.phase, metrics, dataset.img2txt, raw, reranker_name)
-        if is_main_process():
-            logger = self.runner.logger
-            logger.info(results_message(self.phase, rows, scores.shape, self.label))
-            logger.info(timings_message(self.phase, self.timings, reranker_name))
-        if raw is None:
-            return metrics
-        return {**metrics, **{f'raw/{k}': v for k, v in raw.items()}}
+        if self.reranker is not None:
+            raw = {k.removeprefix(RAW_PREFIX): v for k, v in metrics.items() if k.startswith(RAW_PREFIX)}
+        rows = results_rows(self.phase, metrics, ground_truth['img2txt'], raw, reranker_name)
+        return results_message(self.phase, rows, scores.shape, self.label, shared=metrics, part=part)
 
     def _save(self, scores: RetrievalScores) -> None:
         """Write the similarities (:func:`~rsretrieval.evaluation.save_scores`: dense results only)."""
