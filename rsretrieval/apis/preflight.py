@@ -82,7 +82,7 @@ def _loader_problem(loader_cfg: dict | None, loader: str) -> str | None:
     try:
         dataset = DATASETS.build(_for_checking(dataset_cfg))
     except DATA_ERRORS as err:
-        return f'{where}: {_message(err)}{_missing_root_note(dataset_cfg)}'
+        return f'{where}: {_message(err)}{_missing_root_note(dataset_cfg, _message(err))}'
     try:
         return _images_problem(dataset, where)
     except OSError as err:  # a folder that cannot be listed
@@ -94,9 +94,14 @@ def _for_checking(dataset_cfg: dict) -> dict:
 
     ``check_images=False``: the Runner's own build decodes every image; a sample finds a
     wrong folder. ``serialize_data=False``: mmengine's packing of the items for loader
-    workers runs a full garbage collection, most of the check's time.
+    workers runs a full garbage collection, most of the check's time. The configs a dataset
+    combines (``datasets=[...]``: ``CombinedCaptionDataset``, mmengine's ``ConcatDataset``)
+    are changed the same way.
     """
     dataset_cfg = dict(dataset_cfg)
+    parts = dataset_cfg.get('datasets')
+    if isinstance(parts, (list, tuple)):
+        dataset_cfg['datasets'] = [_for_checking(part) if isinstance(part, dict) else part for part in parts]
     dataset_type = dataset_cfg.get('type')
     dataset_class = DATASETS.get(dataset_type) if isinstance(dataset_type, str) else dataset_type
     if inspect.isclass(dataset_class):
@@ -125,11 +130,20 @@ def _message(err: BaseException) -> str:
     return text or type(err).__name__
 
 
-def _missing_root_note(dataset_cfg: dict) -> str:
-    """`` (data_root PATH does not exist)`` when it does not: the likely cause of the error."""
+def _missing_root_note(dataset_cfg: dict, message: str = '') -> str:
+    """`` (data_root PATH does not exist)`` when it does not: the likely cause of the error.
+
+    For a dataset that combines others (``datasets=[...]``), the root of the part that
+    ``message`` names (``datasets[i] ...``, as ``CombinedCaptionDataset`` names it).
+    """
     root = dataset_cfg.get('data_root')
     if isinstance(root, str) and root and not os.path.isdir(root):
         return f' (data_root {root} does not exist)'
+    parts = dataset_cfg.get('datasets')
+    if isinstance(parts, (list, tuple)):
+        for index, part in enumerate(parts):
+            if isinstance(part, dict) and message.startswith(f'datasets[{index}]'):
+                return _missing_root_note(part)
     return ''
 
 

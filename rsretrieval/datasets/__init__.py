@@ -11,7 +11,9 @@ from .annotation_formats import (
     detect_format,
     load_annotations,
 )
-from .caption_dataset import RSCaptionDataset
+from .caption_dataset import BaseCaptionDataset, RSCaptionDataset
+from .combined_dataset import CombinedCaptionDataset, DatasetPart
+from .exclusions import ExclusionEntry, ExclusionList, read_exclusion_list, write_exclusion_list
 from .samplers import ReproducibleSampler, sample_seed
 from .synthetic import DemoSceneDataset, make_demo_dataset
 from .text import clean_caption
@@ -20,7 +22,12 @@ __all__ = [
     'AnnotationError',
     'AnnotationFile',
     'AnnotationFormat',
+    'BaseCaptionDataset',
+    'CombinedCaptionDataset',
+    'DatasetPart',
     'DemoSceneDataset',
+    'ExclusionEntry',
+    'ExclusionList',
     'ImageRecord',
     'NWPU_CAPTION_KEYS',
     'NWPU_SPLITS',
@@ -31,5 +38,7 @@ __all__ = [
     'detect_format',
     'load_annotations',
     'make_demo_dataset',
+    'read_exclusion_list',
     'sample_seed',
+    'write_exclusion_list',
 ]

@@ -14,12 +14,13 @@ from PIL import Image, UnidentifiedImageError
 from rsretrieval.registry import DATASETS
 
 from .annotation_formats import AnnotationError, ImageRecord, check_annotation_format, load_annotations
+from .exclusions import ExclusionList, read_exclusion_list, split_excluded, verify_excluded_files
 from .subsets import check_subset, class_coverage, image_classes, narrow_subset_reason, spread_subset
 from .text import clean_caption
 from .transforms.loading import read_rgb
 
 
-def _loaded_attribute(name: str, doc: str) -> property:
+def loaded_attribute(name: str, doc: str) -> property:
     """A read-only property that returns ``self.<name>`` after loading the
     annotations (``lazy_init=True`` defers them to first use)."""
 
@@ -31,8 +32,42 @@ def _loaded_attribute(name: str, doc: str) -> property:
     return property(get, doc=doc)
 
 
+class BaseCaptionDataset(BaseDataset):
+    """What every caption dataset for retrieval shares: seeded items and the ground truth.
+
+    A subclass fills ``_image_paths``, ``_captions``, ``_img2txt`` and
+    ``_txt2img`` in ``load_data_list``; the retrieval loops, the metric and the
+    tools read them as ``image_paths``, ``captions``, ``img2txt`` and ``txt2img``.
+    """
+
+    def __getitem__(self, idx: int | tuple[int, int]) -> dict:
+        """Item ``idx``; ``(idx, seed)`` (from :class:`ReproducibleSampler`) also
+        gives the pipeline a generator ``results['rng']`` seeded with ``seed``,
+        which the random transforms use instead of numpy's global one."""
+        if isinstance(idx, tuple):
+            index, seed = idx
+            self._sample_rng = np.random.default_rng(seed)
+            try:
+                return super().__getitem__(index)
+            finally:
+                self._sample_rng = None
+        return super().__getitem__(idx)
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        rng = getattr(self, '_sample_rng', None)
+        if rng is not None:
+            info['rng'] = rng
+        return info
+
+    image_paths = loaded_attribute('_image_paths', 'Image paths (list[str]); the index is the image id.')
+    captions = loaded_attribute('_captions', 'Cleaned captions (list[str]); the index is the caption id.')
+    img2txt = loaded_attribute('_img2txt', 'Caption ids of every image (list[list[int]]).')
+    txt2img = loaded_attribute('_txt2img', 'Image id of every caption (list[int]).')
+
+
 @DATASETS.register_module()
-class RSCaptionDataset(BaseDataset):
+class RSCaptionDataset(BaseCaptionDataset):
     """Images with several captions each (RSICD, RSITMD, UCM, Sydney, NWPU, ...).
 
     In train mode the dataset has one item per (image, caption) pair with the
@@ -100,6 +135,18 @@ class RSCaptionDataset(BaseDataset):
             from each of ``N`` equal runs of the annotation order. The same
             images for a seed on every rank; see
             :mod:`rsretrieval.datasets.subsets`. Not with ``indices``.
+        exclude: ``dict(file=PATH, source=NAME)``: drop every image that the
+            exclusion list ``PATH`` (written by
+            ``tools/analysis_tools/check_leaks.py``, read by
+            :func:`~rsretrieval.datasets.exclusions.read_exclusion_list`)
+            names for ``NAME`` (the dataset's name in the check) and this
+            dataset's ``split``, with all its captions, before ``indices`` or
+            ``subset`` select. Each dropped file must have the sha256 the list
+            gives, and the split must hold every image the list names for it:
+            otherwise the list was made from other data, and building fails
+            naming the list, the entry and the file. One line logs how many
+            images and captions were dropped and the list's sha256;
+            ``metainfo['exclusions']`` records them.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
             (``pipeline``, ``test_mode``, ``lazy_init``, ...).
     """
@@ -119,9 +166,11 @@ class RSCaptionDataset(BaseDataset):
         holdout: dict | None = None,
         indices: int | Sequence[int] | None = None,
         subset: dict | None = None,
+        exclude: dict | None = None,
         **kwargs,
     ) -> None:
         self.holdout = _check_holdout(holdout, split)
+        self.exclude = _check_exclude(exclude)
         # applied here, to images or pairs with the ground truth renumbered; mmengine's own
         # subset would cut data_list alone and leave the ground truth of the full split
         if indices is not None and subset is not None:
@@ -166,6 +215,8 @@ class RSCaptionDataset(BaseDataset):
             keep = self.split == 'holdout'
             records = [rec for rec in records if (rec.filename in held_out) == keep]
         image_root = self.data_prefix.get('img_path', '') or self.data_root
+        if self.exclude is not None:
+            records = self._drop_excluded(records, image_root)
         images = self._clean_captions(records)  # [(record, captions)]
         total = len(images)
         if self.indices is not None or self.subset is not None:
@@ -193,6 +244,46 @@ class RSCaptionDataset(BaseDataset):
             dict(img_path=self._image_paths[img], caption=self._captions[t], image_id=img, caption_id=t)
             for t, img in enumerate(self._txt2img)
         ]
+
+    def _drop_excluded(self, records: list[ImageRecord], image_root: str) -> list[ImageRecord]:
+        """The records without the images the exclusion list names for this source and split,
+        the files dropped checked against the list's sha256 values."""
+        if not os.path.isfile(self.exclude['file']):
+            raise FileNotFoundError(
+                f'exclusion list {self.exclude["file"]} not found: write it with '
+                'tools/analysis_tools/check_leaks.py first (docs/leakage.md), or train without exclude'
+            )
+        exclusions = read_exclusion_list(self.exclude['file'])
+        where = f'{self.ann_file} [{self.split}]'
+        entries = exclusions.for_split(self.exclude['source'], self.split)
+        _check_list_covers(exclusions, self.exclude['source'], self.split, where)
+        kept, excluded = split_excluded(records, entries, exclusions.path, where)
+        verify_excluded_files(excluded, image_root, exclusions.path)
+        self._report_exclusions(exclusions, [rec for rec, _ in excluded], len(records))
+        return kept
+
+    def _report_exclusions(self, exclusions: ExclusionList, excluded: list[ImageRecord], total: int) -> None:
+        """What the list removed, in ``metainfo['exclusions']`` and one log line; a warning when a
+        list that does not say what it checked names no image of this source at all."""
+        source = self.exclude['source']
+        captions = sum(len(rec.captions) for rec in excluded)
+        self._metainfo.update(
+            exclusions=dict(
+                file=exclusions.path, sha256=exclusions.sha256, source=source, images=len(excluded), captions=captions
+            )
+        )
+        where = f'{self.ann_file} [{self.split}]'
+        logger = MMLogger.get_current_instance()
+        logger.info(
+            f'{where}: excluded {len(excluded)} of {total} images ({captions} captions) listed for '
+            f'{source!r} in {exclusions.path} (sha256 {exclusions.sha256})'
+        )
+        if exclusions.checked_splits is None and source not in exclusions.sources:
+            logger.warning(
+                f'{where}: the exclusion list {exclusions.path} names no image of source {source!r} in any split '
+                f'(its sources: {", ".join(exclusions.sources) or "none"}); check that {source!r} is the name the '
+                'leakage check gave this dataset'
+            )
 
     def _take_subset(self, images: list[tuple[ImageRecord, list[str]]]) -> list[tuple[ImageRecord, list[str]]]:
         """The images (with the captions) that ``indices`` or ``subset`` keeps, logged in one
@@ -273,33 +364,6 @@ class RSCaptionDataset(BaseDataset):
             )
         return images
 
-    # ------------------------------------------------------------------ samples
-    def __getitem__(self, idx: int | tuple[int, int]) -> dict:
-        """Item ``idx``; ``(idx, seed)`` (from :class:`ReproducibleSampler`) also
-        gives the pipeline a generator ``results['rng']`` seeded with ``seed``,
-        which the random transforms use instead of numpy's global one."""
-        if isinstance(idx, tuple):
-            index, seed = idx
-            self._sample_rng = np.random.default_rng(seed)
-            try:
-                return super().__getitem__(index)
-            finally:
-                self._sample_rng = None
-        return super().__getitem__(idx)
-
-    def get_data_info(self, idx: int) -> dict:
-        info = super().get_data_info(idx)
-        rng = getattr(self, '_sample_rng', None)
-        if rng is not None:
-            info['rng'] = rng
-        return info
-
-    # ------------------------------------------------------------ ground truth
-    image_paths = _loaded_attribute('_image_paths', 'Image paths (list[str]); the index is the image id.')
-    captions = _loaded_attribute('_captions', 'Cleaned captions (list[str]); the index is the caption id.')
-    img2txt = _loaded_attribute('_img2txt', 'Caption ids of every image (list[list[int]]).')
-    txt2img = _loaded_attribute('_txt2img', 'Image id of every caption (list[int]).')
-
 
 def _positions(indices: int | Sequence[int], total: int, what: str) -> list[int]:
     """mmengine's ``indices`` as positions: ``N`` the first ``N``, ``-N`` the last ``N``, or a sequence.
@@ -322,6 +386,41 @@ def _positions(indices: int | Sequence[int], total: int, what: str) -> list[int]
     if not picked:
         raise ValueError(f'indices={indices!r} selects none of the {total} {what}')
     return picked
+
+
+def _check_list_covers(exclusions: ExclusionList, source: str, split: str, where: str) -> None:
+    """Refuse a list whose check says it did not read this source's split: it cannot have found its leaks.
+
+    Raises:
+        AnnotationError: The list records the splits it read, and ``(source, split)`` is not one of them.
+    """
+    checked = exclusions.checked_splits
+    if checked is None or (source, split) in checked:
+        return
+    read = ', '.join(f'{s}/{p}' for s, p in sorted(checked)) or 'nothing'
+    raise AnnotationError(
+        f'exclusion list {exclusions.path}: the check that wrote it did not read {source}/{split} (it read {read}), '
+        f'so it cannot have found the leaks of {where}: give the name the check used for this dataset, or run '
+        f'the check with --config {source}=CONFIG'
+    )
+
+
+def _check_exclude(exclude: dict | None) -> dict | None:
+    """Validate the ``exclude`` argument; a clear error names the key at fault."""
+    if exclude is None:
+        return None
+    if not isinstance(exclude, dict):
+        raise ValueError(f'exclude must be dict(file=PATH, source=NAME), got {exclude!r}')
+    missing = {'file', 'source'} - set(exclude)
+    unknown = set(exclude) - {'file', 'source'}
+    if missing or unknown:
+        raise ValueError(
+            f'exclude needs exactly the keys file, source; missing {sorted(missing)}, unknown {sorted(unknown)}'
+        )
+    for key in ('file', 'source'):
+        if not isinstance(exclude[key], str) or not exclude[key]:
+            raise ValueError(f"exclude['{key}'] must be a non-empty string, got {exclude[key]!r}")
+    return dict(exclude)
 
 
 def _check_holdout(holdout: dict | None, split: str) -> dict | None:

@@ -28,12 +28,12 @@ import hashlib
 import json
 import os
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from rsretrieval.utils.atomic_files import atomic_write
 
-from .annotation_formats import AnnotationError
+from .annotation_formats import AnnotationError, ImageRecord
 
 EXCLUSIONS_FORMAT = 'rsretrieval-exclusions/1'
 _ENTRY_KEYS = ('source', 'split', 'filename', 'sha256', 'reason')
@@ -83,6 +83,15 @@ class ExclusionList:
     def sources(self) -> list[str]:
         """The dataset names the entries use, sorted."""
         return sorted({e.source for e in self.entries})
+
+    @property
+    def checked_splits(self) -> set[tuple[str, str]] | None:
+        """The ``(source, split)`` pairs the check read, from ``check['groups']`` as the leakage
+        check records them; None when the list does not say (made by other means)."""
+        groups = self.check.get('groups')
+        if not isinstance(groups, list):
+            return None
+        return {(g['source'], g['split']) for g in groups if isinstance(g, dict) and 'source' in g and 'split' in g}
 
 
 def normalise_filename(filename: str) -> str:
@@ -152,3 +161,65 @@ def read_exclusion_list(path: str) -> ExclusionList:
         entries.append(ExclusionEntry(**values))
     check = doc.get('check') if isinstance(doc.get('check'), dict) else {}
     return ExclusionList(os.path.abspath(path), hashlib.sha256(data).hexdigest(), tuple(entries), check)
+
+
+def split_excluded(
+    records: Sequence[ImageRecord], entries: Mapping[str, ExclusionEntry], list_path: str, where: str
+) -> tuple[list[ImageRecord], list[tuple[ImageRecord, ExclusionEntry]]]:
+    """Separate the records an exclusion list names from the others.
+
+    Args:
+        records: One split's images, as its annotation file lists them.
+        entries: The list's entries for that split, by normalised file name
+            (:meth:`ExclusionList.for_split`).
+        list_path: The list's file, for messages.
+        where: The annotation file and split, for messages.
+
+    Returns:
+        ``(kept, excluded)``: the records the list does not name, in order, and
+        each excluded record with its entry.
+
+    Raises:
+        AnnotationError: An entry names an image the split does not hold: the
+            list was made from another annotation file, split or holdout.
+    """
+    kept, excluded = [], []
+    found: set[str] = set()
+    for record in records:
+        entry = entries.get(normalise_filename(record.filename))
+        if entry is None:
+            kept.append(record)
+        else:
+            excluded.append((record, entry))
+            found.add(entry.filename)
+    unknown = sorted(set(entries) - found)
+    if unknown:
+        entry = entries[unknown[0]]
+        raise AnnotationError(
+            f'exclusion list {list_path}: {len(unknown)} entries of source {entry.source!r}, split {entry.split!r} '
+            f'name images that {where} does not hold, e.g. {entry.filename!r}: the list was made from another '
+            'annotation file, split or holdout'
+        )
+    return kept, excluded
+
+
+def verify_excluded_files(
+    excluded: Sequence[tuple[ImageRecord, ExclusionEntry]], image_root: str, list_path: str
+) -> None:
+    """Check that each excluded image's file has the sha256 its entry gives.
+
+    Raises:
+        FileNotFoundError: An excluded image's file is missing.
+        AnnotationError: A file's sha256 differs: the list was made from another copy of the images.
+    """
+    for record, entry in excluded:
+        path = os.path.join(image_root, record.filename)
+        name = f'entry {entry.source}/{entry.split}/{entry.filename}'
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'exclusion list {list_path}: {name}: image not found: {path}')
+        digest = file_sha256(path)
+        if digest != entry.sha256.lower():
+            raise AnnotationError(
+                f'exclusion list {list_path}: {name} has sha256 {entry.sha256}, but {path} has {digest}: '
+                'the list was made from another copy of the images'
+            )

@@ -144,7 +144,9 @@ def test_config_builds_its_model_and_resolves_its_datasets(path):
         RERANKERS.build(reranker)
 
 
-def _check_dataset_definition(dataset: dict, test_mode: bool) -> None:
+def _check_dataset_definition(dataset: dict, test_mode: bool, part: bool = False) -> None:
+    """The arguments a dataset config gives are its class's; a dataset that combines others
+    (``datasets=[...]``) has each of them checked too, as parts: no pipeline of their own."""
     cls = DATASETS.get(dataset['type'])
     assert cls is not None, f'unknown dataset type {dataset["type"]}'
     # the constructor arguments of the class and of the classes it passes **kwargs to
@@ -152,6 +154,11 @@ def _check_dataset_definition(dataset: dict, test_mode: bool) -> None:
     assert issubclass(cls, BaseDataset)
     unknown = set(dataset) - accepted - {'type'}
     assert not unknown, f'{dataset["type"]} takes no {sorted(unknown)}'
+    for child in dataset.get('datasets', []):
+        _check_dataset_definition(child, test_mode, part=True)
+    if part:  # the combined dataset reads its parts in its own mode, with its own pipeline
+        assert bool(dataset.get('test_mode', test_mode)) == test_mode and not dataset.get('pipeline')
+        return
     assert bool(dataset.get('test_mode', False)) == test_mode
     for step in dataset['pipeline']:
         assert TRANSFORMS.get(step['type']) is not None, step['type']
@@ -378,16 +385,20 @@ def test_table_vii_compares_the_standard_swin_and_gcvit():
     assert (gcvit.type, tuple(gcvit.depths), gcvit.embed_dim) == ('GCViT', (2, 2, 6, 2), 64)
 
 
+def _splits_read(dataset: dict) -> list[tuple]:
+    """``(data_root, ann_file, split, holdout)`` of a dataset config, or of each dataset it combines."""
+    parts = dataset.get('datasets') or [dataset]
+    return [(d.get('data_root'), d.get('ann_file'), d.get('split'), d.get('holdout')) for d in parts]
+
+
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
 def test_model_selection_never_reads_the_test_split_unless_labelled(path):
     cfg = Config.fromfile(str(path))
-    val, test = cfg.val_dataloader.dataset, cfg.test_dataloader.dataset
-    same = (val.get('ann_file'), val.get('split'), val.get('holdout')) == (
-        test.get('ann_file'),
-        test.get('split'),
-        test.get('holdout'),
-    )
-    if same or val.get('split') == 'test':
+    val = _splits_read(cfg.val_dataloader.dataset.to_dict())
+    test = _splits_read(cfg.test_dataloader.dataset.to_dict())
+    # a combined validation set reads the test split when any of its parts does
+    same = any(part in test for part in val)
+    if same or any(split == 'test' for _, _, split, _ in val):
         assert 'val-on-test' in path.name, f'{path.name} selects its checkpoint on the test split'
         assert cfg.test_cfg.get('label'), f'{path.name} must label its test results (test_cfg.label)'
     else:
