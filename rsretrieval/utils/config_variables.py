@@ -23,13 +23,25 @@ from mmengine.config import Config
 from .config_errors import ConfigError
 
 #: Top-level variable -> the nested key that a config copies its value into.
-PROPAGATED_VARIABLES = {'data_root': 'data_root', 'text_weights': 'pretrained', 'image_weights': 'pretrained'}
+# The combined-data configs (configs/_base_/datasets/ret3_combined.py) keep one root per dataset:
+# each moves the nested data_root keys that hold its value, as data_root does for one dataset.
+PROPAGATED_VARIABLES = {
+    'data_root': 'data_root',
+    'text_weights': 'pretrained',
+    'image_weights': 'pretrained',
+    'rsicd_root': 'data_root',
+    'rsitmd_root': 'data_root',
+    'ucm_root': 'data_root',
+}
 
 #: Where to set a value that has no nested copy to move.
 _NESTED_KEYS = {
     'data_root': "each dataset's data_root (train_dataloader.dataset.data_root, ...)",
     'text_weights': 'model.text_encoder.pretrained and model.fusion_head.pretrained',
     'image_weights': 'model.backbone.pretrained',
+    'rsicd_root': "the RSICD part's data_root (train_dataloader.dataset.datasets.N.data_root, ...)",
+    'rsitmd_root': "the RSITMD part's data_root (train_dataloader.dataset.datasets.N.data_root, ...)",
+    'ucm_root': "the UCM part's data_root (train_dataloader.dataset.datasets.N.data_root, ...)",
 }
 
 # mmengine's {{_base_.key}} placeholders are not Python until mmengine substitutes them; an

@@ -67,6 +67,18 @@ def test_cfg_options_data_root_on_a_child(tmp_path):
     assert _data_roots(other) == ['/mnt/ucm'] * 3 and other.data_root == '/mnt/ucm'
 
 
+def _part_roots(cfg: Config) -> list[list[str]]:
+    return [[part.data_root for part in cfg[loader].dataset.datasets] for loader in LOADERS]
+
+
+def test_combined_config_moves_one_part_by_its_root_variable(tmp_path):
+    combined = CONFIGS / 'cmpagl_demo+ucm_combined.py'
+    child = read_config(_child(tmp_path, combined, "ucm_root = '/data/ucm'"))
+    assert _part_roots(child) == [['data/demo_scenes', '/data/ucm']] * 3
+    by_option = merge_cfg_options(read_config(str(combined)), {'ucm_root': '/mnt/ucm', 'data_root': '/mnt/demo'})
+    assert _part_roots(by_option) == [['/mnt/demo', '/mnt/ucm']] * 3
+
+
 def test_child_text_weights_move_both_text_stacks(tmp_path):
     child = _child(tmp_path, CONFIGS / 'cmpagl_ucm_minilm-l6.py', "text_weights = '/weights/bert'")
     cfg = read_config(child)
