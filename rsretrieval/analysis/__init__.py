@@ -1,23 +1,20 @@
-"""Studies of a model: its cost, its training curves and its rerankers' parameters.
+"""Studies of a model and of its data: cost, training curves, the rerankers' parameters, leakage.
 
-The cost (parameters, FLOPs, evaluation and per-pair inference time) and the curves
-are exported here; the reranker parameter study is :mod:`.rerank_study` and its
-figures :mod:`.rerank_study_figures`.
+The cost (parameters, FLOPs, evaluation and per-pair inference time), the curves and
+the leakage check across datasets are exported here; the reranker parameter study is
+:mod:`.rerank_study` and its figures :mod:`.rerank_study_figures`. The names load
+lazily, so that a tool can check its arguments before torch is imported.
 """
 
-from .complexity import INFERENCE_MODULES, count_parameters, flops_per_item, time_evaluation, time_pair
-from .curves import NoLogsError, RunScalars, draw_curves, plot_curves, read_scalars, smooth
+from __future__ import annotations
 
-__all__ = [
-    'INFERENCE_MODULES',
-    'NoLogsError',
-    'RunScalars',
-    'count_parameters',
-    'draw_curves',
-    'flops_per_item',
-    'plot_curves',
-    'read_scalars',
-    'smooth',
-    'time_evaluation',
-    'time_pair',
-]
+from rsretrieval.lazy_exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        'complexity': ('INFERENCE_MODULES', 'count_parameters', 'flops_per_item', 'time_evaluation', 'time_pair'),
+        'curves': ('NoLogsError', 'RunScalars', 'draw_curves', 'plot_curves', 'read_scalars', 'smooth'),
+        'leakage': ('LeakCheckResult', 'check_leaks'),
+    },
+)
