@@ -25,6 +25,7 @@ from rsretrieval.registry import DATASETS
 from rsretrieval.utils.cfg_options import merge_cfg_options
 from rsretrieval.utils.config_errors import ConfigError
 from rsretrieval.utils.config_files import read_config
+from rsretrieval.utils.constructor_arguments import takes_argument
 
 #: File name endings read from a folder (compared in lower case).
 IMAGE_EXTENSIONS = ('.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
@@ -328,19 +329,8 @@ def _for_listing(dataset_cfg: dict) -> dict:
     dataset_class = DATASETS.get(dataset_type) if isinstance(dataset_type, str) else dataset_type
     listing = dict(pipeline=[], test_mode=True, lazy_init=False, serialize_data=False, check_images=False)
     for name, value in listing.items():
-        if inspect.isclass(dataset_class) and _takes_argument(dataset_class, name):
+        if inspect.isclass(dataset_class) and takes_argument(dataset_class, name):
             dataset_cfg[name] = value
     return dataset_cfg
 
-
-def _takes_argument(cls: type, name: str) -> bool:
-    """Whether ``cls(name=...)`` reaches a constructor that names ``name``, following ``**kwargs`` up the bases."""
-    for klass in cls.__mro__:
-        if '__init__' not in vars(klass):
-            continue
-        parameters = inspect.signature(klass.__init__).parameters
-        if name in parameters:
-            return True
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-            return False
     return False

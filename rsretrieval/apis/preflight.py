@@ -28,6 +28,7 @@ from mmengine.registry import DefaultScope
 
 from rsretrieval.datasets.transforms.loading import read_rgb
 from rsretrieval.registry import DATASETS
+from rsretrieval.utils.constructor_arguments import takes_argument
 from rsretrieval.utils.quiet_logging import quiet_logs
 
 #: How many images of each dataset are decoded: the first, the last and seeded others.
@@ -106,21 +107,10 @@ def _for_checking(dataset_cfg: dict) -> dict:
     dataset_class = DATASETS.get(dataset_type) if isinstance(dataset_type, str) else dataset_type
     if inspect.isclass(dataset_class):
         for name in ('check_images', 'serialize_data'):
-            if _takes_argument(dataset_class, name):
+            if takes_argument(dataset_class, name):
                 dataset_cfg[name] = False
     return dataset_cfg
 
-
-def _takes_argument(cls: type, name: str) -> bool:
-    """Whether ``cls(name=...)`` reaches a constructor that names ``name``, following ``**kwargs`` up the bases."""
-    for klass in cls.__mro__:
-        if '__init__' not in vars(klass):
-            continue
-        parameters = inspect.signature(klass.__init__).parameters
-        if name in parameters:
-            return True
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-            return False
     return False
 
 
