@@ -35,23 +35,13 @@ train_dataloader = dict(
         pipeline=_base_.train_pipeline,
     )
 )
-val_dataloader = dict(
-    dataset=dict(
-        _delete_=True,
-        type='CombinedCaptionDataset',
-        names=dataset_names,
-        datasets=[dict(_demo, split='val'), dict(_ucm, split='val')],
-        test_mode=True,
-        pipeline=_base_.test_pipeline,
-    )
+# each evaluation loader: one part per dataset, each evaluated on its own
+_evaluation = dict(
+    _delete_=True,
+    type='CombinedCaptionDataset',
+    names=dataset_names,
+    test_mode=True,
+    pipeline=_base_.test_pipeline,
 )
-test_dataloader = dict(
-    dataset=dict(
-        _delete_=True,
-        type='CombinedCaptionDataset',
-        names=dataset_names,
-        datasets=[dict(_demo, split='test'), dict(_ucm, split='test')],
-        test_mode=True,
-        pipeline=_base_.test_pipeline,
-    )
-)
+val_dataloader = dict(dataset=dict(_evaluation, datasets=[dict(_demo, split='val'), dict(_ucm, split='val')]))
+test_dataloader = dict(dataset=dict(_evaluation, datasets=[dict(_demo, split='test'), dict(_ucm, split='test')]))
