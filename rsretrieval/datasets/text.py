@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-_NON_WORD = re.compile(r'[^a-z0-9]+')
+from rsretrieval.utils.caption_words import caption_words
 
 
 def clean_caption(text: str, max_words: int = 30) -> str:
@@ -21,5 +19,4 @@ def clean_caption(text: str, max_words: int = 30) -> str:
     Returns:
         The cleaned caption; empty if ``text`` holds no word.
     """
-    words = _NON_WORD.sub(' ', text.lower().replace("'", '')).split()
-    return ' '.join(words[:max_words])
+    return ' '.join(caption_words(text)[:max_words])

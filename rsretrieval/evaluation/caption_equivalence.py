@@ -17,21 +17,19 @@ standard recall.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from rsretrieval.utils.caption_words import caption_words
+
 from .ranking import best_of_pairs, dense_pair_ranks
 from .recall import recall_from_ranks, similarity_pair
 from .relevance import RelevantPairs, check_ground_truth
 
 ArrayLike = np.ndarray | torch.Tensor
-
-# the datasets' caption cleaning keeps exactly these characters: matching it keeps a cleaned caption unchanged
-_NON_WORD = re.compile(r'[^a-z0-9]+')
 
 
 def normalise_caption(text: str) -> str:
@@ -54,7 +52,7 @@ def normalise_caption(text: str) -> str:
     Returns:
         The normalised caption; empty if ``text`` holds no letter or digit.
     """
-    return ' '.join(_NON_WORD.sub(' ', text.lower().replace("'", '')).split())
+    return ' '.join(caption_words(text))
 
 
 def _holders(captions: Sequence[str], txt2img: Sequence[int]) -> tuple[list[str], dict[str, list[int]]]:
