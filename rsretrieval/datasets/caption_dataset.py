@@ -405,18 +405,27 @@ def _check_list_covers(exclusions: ExclusionList, source: str, split: str, where
     )
 
 
+def _check_exact_keys(argument: str, value: dict, keys: tuple[str, ...]) -> None:
+    """Refuse a dict argument that lacks one of ``keys`` or has another, naming both lists.
+
+    Raises:
+        ValueError: ``value`` does not have exactly ``keys``.
+    """
+    missing = set(keys) - set(value)
+    unknown = set(value) - set(keys)
+    if missing or unknown:
+        raise ValueError(
+            f'{argument} needs exactly the keys {", ".join(keys)}; missing {sorted(missing)}, unknown {sorted(unknown)}'
+        )
+
+
 def _check_exclude(exclude: dict | None) -> dict | None:
     """Validate the ``exclude`` argument; a clear error names the key at fault."""
     if exclude is None:
         return None
     if not isinstance(exclude, dict):
         raise ValueError(f'exclude must be dict(file=PATH, source=NAME), got {exclude!r}')
-    missing = {'file', 'source'} - set(exclude)
-    unknown = set(exclude) - {'file', 'source'}
-    if missing or unknown:
-        raise ValueError(
-            f'exclude needs exactly the keys file, source; missing {sorted(missing)}, unknown {sorted(unknown)}'
-        )
+    _check_exact_keys('exclude', exclude, ('file', 'source'))
     for key in ('file', 'source'):
         if not isinstance(exclude[key], str) or not exclude[key]:
             raise ValueError(f"exclude['{key}'] must be a non-empty string, got {exclude[key]!r}")
@@ -430,13 +439,7 @@ def _check_holdout(holdout: dict | None, split: str) -> dict | None:
             raise ValueError("split='holdout' needs holdout=dict(split=..., num_images=..., seed=...)")
         return None
     holdout = dict(holdout)
-    missing = {'split', 'num_images', 'seed'} - set(holdout)
-    unknown = set(holdout) - {'split', 'num_images', 'seed'}
-    if missing or unknown:
-        raise ValueError(
-            'holdout needs exactly the keys split, num_images, seed; '
-            f'missing {sorted(missing)}, unknown {sorted(unknown)}'
-        )
+    _check_exact_keys('holdout', holdout, ('split', 'num_images', 'seed'))
     if holdout['split'] == 'holdout':
         raise ValueError("holdout['split'] names the split the images are carved from, e.g. 'train'")
     if not isinstance(holdout['num_images'], int) or holdout['num_images'] <= 0:
