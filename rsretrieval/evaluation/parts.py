@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .metric_keys import common_metric_keys
+
 #: Key prefixes the metrics use themselves; a part of that name would make keys ambiguous.
 RESERVED_PART_NAMES = ('raw', 'equiv', 'shared')
 
@@ -116,10 +118,7 @@ def metrics_over_parts(per_part: dict[str, dict[str, float]]) -> dict[str, float
     if not per_part:
         raise ValueError('no part to average over')
     names = list(per_part)
-    keys = list(per_part[names[0]])
-    for name in names[1:]:
-        if set(per_part[name]) != set(keys):
-            raise ValueError(f'part {name!r} reports other metrics than part {names[0]!r}')
+    keys = common_metric_keys(per_part, lambda name: f'part {name!r}')
     out = {f'{name}/{k}': float(v) for name, metrics in per_part.items() for k, v in metrics.items()}
     out.update({k: float(np.mean([per_part[name][k] for name in names])) for k in keys})
     return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from .metric_keys import common_metric_keys
+
 
 def aggregate_seeds(results: Mapping[int, Mapping[str, float]]) -> dict[str, tuple[float, float]]:
     """Mean and sample standard deviation (n - 1) of every metric over the seeds.
@@ -23,11 +25,7 @@ def aggregate_seeds(results: Mapping[int, Mapping[str, float]]) -> dict[str, tup
     if not results:
         raise ValueError('no results to aggregate')
     seeds = list(results)
-    keys = list(results[seeds[0]])
-    for seed in seeds[1:]:
-        if set(results[seed]) != set(keys):
-            missing = sorted(set(keys) ^ set(results[seed]))
-            raise ValueError(f'seed {seed} reports other metrics than seed {seeds[0]}: {missing}')
+    keys = common_metric_keys(results, lambda seed: f'seed {seed}')
     summary = {}
     for key in keys:
         values = [float(results[s][key]) for s in seeds]
