@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rsretrieval.datasets.exclusions import ExclusionEntry, file_sha256
+from rsretrieval.datasets.exclusions import ExclusionEntry
+from rsretrieval.weights.hashing import file_sha256
 
 from .leakage_inputs import ImageRef
 from .leakage_pairs import LeakPair

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from rsretrieval.utils.atomic_files import atomic_write
+from rsretrieval.weights.hashing import file_sha256  # the project's one file hash (memoised by size and mtime)
 
 from .annotation_formats import AnnotationError, ImageRecord
 
@@ -97,15 +98,6 @@ class ExclusionList:
 def normalise_filename(filename: str) -> str:
     """A file name relative to an image folder in one spelling: ``/``-separated, no ``./``."""
     return posixpath.normpath(filename.replace(os.sep, '/'))
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def exclusion_list_json(entries: Iterable[ExclusionEntry], check: dict) -> bytes:

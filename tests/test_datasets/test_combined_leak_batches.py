@@ -11,10 +11,10 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from rsretrieval.datasets import ExclusionEntry, make_demo_dataset, write_exclusion_list
-from rsretrieval.datasets.exclusions import file_sha256
 from rsretrieval.registry import DATASETS
 from rsretrieval.utils.config_files import read_config
 from rsretrieval.utils.config_variables import replace_values
+from rsretrieval.weights.hashing import file_sha256
 
 SMOKE_CONFIG = REPO / 'configs' / 'cmpagl_demo+ucm_combined.py'
 REAL_UCM = SHARED_DATA / 'ucm_captions'

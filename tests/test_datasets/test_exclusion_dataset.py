@@ -9,8 +9,8 @@ from helpers import captured_log
 from PIL import Image
 
 from rsretrieval.datasets import AnnotationError, ExclusionEntry, write_exclusion_list
-from rsretrieval.datasets.exclusions import file_sha256
 from rsretrieval.registry import DATASETS
+from rsretrieval.weights.hashing import file_sha256
 
 # six images of class folders a/ and b/, the last two in test; three captions each
 NAMES = ['a/0.png', 'a/1.png', 'a/2.png', 'b/3.png', 'b/4.png', 'b/5.png']

@@ -11,9 +11,9 @@ from helpers import TINY_DEMO_OPTIONS
 
 from rsretrieval.apis.preflight import DataCheckError, check_run_data
 from rsretrieval.datasets import ExclusionEntry, make_demo_dataset, write_exclusion_list
-from rsretrieval.datasets.exclusions import file_sha256
 from rsretrieval.utils.cfg_options import apply_cfg_options
 from rsretrieval.utils.config_files import read_config
+from rsretrieval.weights.hashing import file_sha256
 
 SMOKE_CONFIG = 'configs/cmpagl_demo+ucm_combined.py'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
