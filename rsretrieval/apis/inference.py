@@ -24,6 +24,8 @@ from rsretrieval.utils import (
     register_all_modules,
 )
 
+from .fast_encoding import build_image_encoder
+
 #: The files of a model folder written by :func:`rsretrieval.apis.export_model`.
 CONFIG_FILE = 'config.py'
 WEIGHTS_FILE = 'model.safetensors'
@@ -141,13 +143,31 @@ class _ImageFiles(Dataset):
 
 
 def iter_image_embeddings(
-    model: BaseRetriever, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0
+    model: BaseRetriever,
+    paths: Sequence[str],
+    batch_size: int = 64,
+    num_workers: int = 0,
+    precision: str = 'fp32',
+    fast: bool | str = 'auto',
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
-    """Embed image files in batches: yields ``(paths, (B, E) embeddings)``.
+    """Embed image files in batches: yields ``(paths, (B, E) embeddings)``, fp32.
 
     Images go through the model config's test pipeline; an unreadable file
     raises, naming it.
+
+    Args:
+        model: The retriever, in eval mode.
+        paths: Image files.
+        batch_size: Images per batch.
+        num_workers: Data-loading worker processes.
+        precision: ``'fp32'``, ``'bf16'`` (autocast) or ``'auto'`` (bf16 where
+            the hardware has it natively); see
+            :func:`~rsretrieval.apis.fast_encoding.resolve_precision`.
+        fast: Compile the image encoder (:mod:`~rsretrieval.apis.fast_encoding`):
+            True, False or ``'auto'`` (CPUs, long runs only). The environment
+            variable ``RSRETRIEVAL_FAST_ENCODING=0`` turns it off whatever this says.
     """
+    encoder = build_image_encoder(model, precision, fast, num_images=len(paths))
     loader = DataLoader(
         _ImageFiles(paths, build_test_pipeline(model.cfg)),
         batch_size=batch_size,
@@ -159,7 +179,7 @@ def iter_image_embeddings(
     with torch.no_grad():
         for batch in loader:
             data = model.data_preprocessor(batch, False)
-            emb = model.encode_image(data['inputs'])
+            emb = encoder(data['inputs'])
             emb = emb['emb'] if isinstance(emb, dict) else emb
             yield list(paths[start : start + len(emb)]), emb.float()
             start += len(emb)

@@ -7,18 +7,25 @@ and faiss's own binary format)::
                           the files left out as unreadable (``skipped``)
     shard_00000.json      image paths of the shard, relative to the image root
     shard_00000.npy       (n, E) float32 L2-normalised embeddings, same order
-    ann.faiss             optional approximate-search index over all shards
+    ann.faiss             optional faiss index over all shards: HNSW, exact (flat) or
+                          compressed (IVF-PQ, see :mod:`.compressed_index`); its
+                          kind and parameters are recorded in meta.json (``ann``)
 
 Every file is written atomically (:func:`~rsretrieval.utils.atomic_files.atomic_write`),
 a shard's ``.npy`` after its ``.json``, so an interrupted indexing run leaves only
 complete shards and resumes after them.
 Shards may hold any number of images: an interrupted run saves the images it
 had encoded as a shorter shard.
+
+Only exact search and HNSW/flat building read every embedding into memory
+(:meth:`ArchiveIndex.embeddings`); the compressed index is built and searched
+from memory-mapped shards.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +36,8 @@ from PIL import Image
 
 from rsretrieval.datasets.transforms import read_rgb
 from rsretrieval.utils.atomic_files import atomic_write, atomic_write_with
+
+from .compressed_index import ShardVectors, build_ivfpq, bytes_per_image, is_ivf, ivfpq_params, ivfpq_search
 
 FORMAT_VERSION = 1
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff')
@@ -120,6 +129,7 @@ class ArchiveIndex:
                 f'{FORMAT_VERSION}; rebuild the index'
             )
         self._embeddings: np.ndarray | None = None
+        self._vectors: ShardVectors | None = None  # the shards memory-mapped, opened on first use
         self._ann = None  # the faiss index of ann.faiss, read on first use
 
     # ------------------------------------------------------------------ building
@@ -181,23 +191,40 @@ class ArchiveIndex:
         atomic_write(stem.with_suffix('.json'), json.dumps(paths))
         atomic_write_with(stem.with_suffix('.npy'), lambda f: np.save(f, emb, allow_pickle=False), emb.nbytes)
         (self.folder / 'ann.faiss').unlink(missing_ok=True)
-        self._embeddings = self._ann = None
+        self._embeddings = self._vectors = self._ann = None
 
     def build_ann(self, kind: str = 'hnsw', hnsw_m: int = 32) -> None:
-        """Write an approximate index (``'hnsw'``) or faiss's exact one (``'flat'``) over all shards."""
+        """Write a faiss index over all shards and record its kind and parameters in ``meta.json``.
+
+        Args:
+            kind: ``'hnsw'`` (approximate, holds every embedding in memory),
+                ``'flat'`` (exact) or ``'ivfpq'`` (compressed: trained on a sample
+                and filled shard by shard from memory-mapped shards, parameters
+                from :func:`~.compressed_index.ivfpq_params`).
+            hnsw_m: Neighbours per node of an HNSW graph.
+        """
         import faiss
 
-        emb = self.embeddings()
-        if kind == 'hnsw':
-            index = faiss.IndexHNSWFlat(emb.shape[1], hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        elif kind == 'flat':
-            index = faiss.IndexFlatIP(emb.shape[1])
+        if kind == 'ivfpq':
+            params = ivfpq_params(len(self), self.meta['embed_dim'])
+            index = build_ivfpq(self.vectors(), params)
+            info = dict(kind=kind, **params, bytes_per_image=bytes_per_image(params))
+        elif kind in ('hnsw', 'flat'):
+            emb = self.embeddings()
+            if kind == 'hnsw':
+                index = faiss.IndexHNSWFlat(emb.shape[1], hnsw_m, faiss.METRIC_INNER_PRODUCT)
+                info = dict(kind=kind, hnsw_m=hnsw_m)
+            else:
+                index = faiss.IndexFlatIP(emb.shape[1])
+                info = dict(kind=kind)
+            index.add(np.ascontiguousarray(emb))
         else:
-            raise ValueError(f"kind must be 'hnsw' or 'flat', got {kind!r}")
-        index.add(np.ascontiguousarray(emb))
+            raise ValueError(f"kind must be 'hnsw', 'flat' or 'ivfpq', got {kind!r}")
         atomic_write_with(
             self.folder / 'ann.faiss', lambda f: faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))
         )
+        self.meta['ann'] = info
+        atomic_write(self.folder / 'meta.json', json.dumps(self.meta, indent=1))
         self._ann = None
 
     # ------------------------------------------------------------------- reading
@@ -226,12 +253,53 @@ class ArchiveIndex:
             self._embeddings = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
         return self._embeddings
 
+    def vectors(self) -> ShardVectors:
+        """All embeddings as memory-mapped shards: rows are read from disk when used."""
+        if self._vectors is None:
+            arrays = []
+            for shard in self._shards():
+                emb = np.load(shard, mmap_mode='r', allow_pickle=False)
+                _expect_random_reads(emb)
+                if emb.ndim != 2 or emb.shape[1] != self.meta['embed_dim'] or emb.dtype != np.float32:
+                    raise ArchiveIndexError(
+                        f'{shard}: {emb.dtype} {emb.shape}, not float32 (n, {self.meta["embed_dim"]})'
+                    )
+                arrays.append(emb)
+            self._vectors = ShardVectors(arrays)
+        return self._vectors
+
     def __len__(self) -> int:
-        return len(self.embeddings())
+        if self._embeddings is not None:
+            return len(self._embeddings)
+        return len(self.vectors())
 
     @property
     def has_ann(self) -> bool:
         return (self.folder / 'ann.faiss').is_file()
+
+    @property
+    def ann_info(self) -> dict | None:
+        """The kind and parameters of ``ann.faiss`` (``meta.json``'s ``ann``), None without one.
+
+        An IVF-PQ index records ``nlist``, ``pq_m``, ``pq_bytes``, ``nprobe``, ``rerank``,
+        ``train_size``, ``quantizer`` and ``bytes_per_image``.
+        """
+        return dict(self.meta['ann']) if self.has_ann and 'ann' in self.meta else None
+
+    def prepare(self, backend: str = 'auto') -> int:
+        """Read now what searching with ``backend`` needs, so the first query is as fast as the others.
+
+        Exact search reads every embedding; faiss reads ``ann.faiss`` (and a
+        compressed index maps the shards for re-scoring, reading none).
+
+        Returns:
+            The number of indexed images.
+        """
+        if self.search_backend(backend) == 'faiss':
+            self.ann()
+        else:
+            self.embeddings()
+        return len(self)
 
     def search_backend(self, backend: str = 'auto') -> str:
         """``'exact'`` or ``'faiss'``: ``backend`` checked, ``'auto'`` meaning faiss when the index has one.
@@ -258,13 +326,21 @@ class ArchiveIndex:
             import faiss
 
             self.search_backend('faiss')
-            ann = faiss.read_index(str(self.folder / 'ann.faiss'))
+            # A compressed index's memory is its codes: no precomputed distance tables.
+            ann = faiss.read_index(str(self.folder / 'ann.faiss'), faiss.IO_FLAG_SKIP_PRECOMPUTE_TABLE)
             if ann.ntotal != len(self):
                 raise ArchiveIndexError(f'{self.folder}/ann.faiss covers {ann.ntotal} images, the shards {len(self)}')
             self._ann = ann
         return self._ann
 
-    def search(self, queries: np.ndarray | torch.Tensor, topk: int = 10, backend: str = 'auto') -> tuple:
+    def search(
+        self,
+        queries: np.ndarray | torch.Tensor,
+        topk: int = 10,
+        backend: str = 'auto',
+        nprobe: int | None = None,
+        rerank: int | None = None,
+    ) -> tuple:
         """The ``topk`` most similar images of each query.
 
         Args:
@@ -273,6 +349,9 @@ class ArchiveIndex:
             backend: ``'exact'`` (cosine against every embedding, in chunks),
                 ``'faiss'`` (the ``ann.faiss`` index) or ``'auto'`` (faiss when
                 the index has one, exact otherwise).
+            nprobe: Lists a compressed (IVF) index scans; default: the recorded one.
+            rerank: Candidates of a compressed index re-scored exactly from the
+                memory-mapped shards (0: none); default: the recorded number.
 
         Returns:
             ``(scores, ids)``, both ``(Q, k)`` numpy arrays, best first; ``ids``
@@ -286,8 +365,25 @@ class ArchiveIndex:
             raise ArchiveIndexError(f'{self.folder} holds no image')
         k = min(topk, len(self))
         if self.search_backend(backend) == 'faiss':
-            return ann_search(self.ann(), q, k)
+            ann = self.ann()
+            if is_ivf(ann):
+                info = self.meta.get('ann', {})  # ann() found ann.faiss: its recorded parameters
+                nprobe = nprobe or info.get('nprobe') or ivfpq_params(len(self), q.shape[1])['nprobe']
+                rerank = info.get('rerank', 0) if rerank is None else rerank
+                return ivfpq_search(ann, q, k, nprobe, rerank, self.vectors())
+            return ann_search(ann, q, k)
         return exact_search(self.embeddings(), q, k)
+
+
+def _expect_random_reads(array: np.ndarray) -> None:
+    """Tell the kernel a memory-mapped shard is read a row here and there: no read-ahead.
+
+    Re-scoring reads a few hundred scattered 1-2 KB rows per query; read-ahead
+    would read (and map into the process) a hundred KB or more around each.
+    """
+    mapped = getattr(array, '_mmap', None)  # numpy's memmap keeps its mmap here
+    if mapped is not None and hasattr(mmap, 'MADV_RANDOM'):
+        mapped.madvise(mmap.MADV_RANDOM)
 
 
 def ann_search(ann, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

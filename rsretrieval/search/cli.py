@@ -4,11 +4,13 @@ Subcommands::
 
     index  CONFIG CHECKPOINT IMAGE_DIR INDEX_DIR     embed every image under IMAGE_DIR (resumable:
                                                      Ctrl-C saves what was encoded, rerun to resume),
-           [--list FILE | --split-of ANN --split S]  or only those a list file or a dataset split names
+           [--list FILE | --split-of ANN --split S]  or only those a list file or a dataset split names;
+                                                     under torchrun or srun each process encodes a block
+                                                     (tools/dist_index.sh) and rank 0 merges them
     search INDEX_DIR "query" ["query" ...]           text -> images, over an index; the model loads
            [--queries FILE] [--interactive]          once for every query of the call
     search-image CONFIG CHECKPOINT IMAGE [IMAGE ...] --captions FILE    image -> captions
-    serve  INDEX_DIR [--host 127.0.0.1] [--port 8000]  a search page and its JSON API over an index
+    serve  INDEX_DIR [--host 127.0.0.1] [--port 8000] [--max-queue N]  a search page and its JSON API over an index
                                                      (needs the serve extra: pip install -e .[serve])
 
 A model folder written by ``tools/export_model.py`` can stand for CONFIG CHECKPOINT
@@ -30,12 +32,13 @@ from collections.abc import Callable
 from rsretrieval.cli import check_inputs, fail, model_folder_files, resolve_named_input
 from rsretrieval.subcommands import SubCommand, build_subcommand_parser, chosen_subcommand
 
-from .choices import ANN_AUTO_THRESHOLD
+from .choices import ANN_AUTO_THRESHOLD, IVFPQ_AUTO_THRESHOLD
 from .queries import QueryError, read_queries, text_problem
 
 PROG = 'rsretrieval-retrieve'
 SERVE_MODULES = ('fastapi', 'uvicorn')  # the serve extra (requirements/serve.txt)
 WEIGHT_SUFFIXES = ('.pth', '.pt', '.ckpt', '.safetensors', '.bin')  # what a CHECKPOINT argument looks like
+DIST_TIMEOUT = 7 * 24 * 3600  # seconds: the ranks wait for the slowest block at the end of `index`
 CONFIG_HELP = 'config file, or a model folder of tools/export_model.py (then no CHECKPOINT)'
 
 
@@ -57,16 +60,43 @@ def _add_index(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument('--workers', type=int, default=0, help='image-loading worker processes')
     parser.add_argument(
+        '--precision',
+        choices=['fp32', 'bf16', 'auto'],
+        default='fp32',
+        help='image encoding: bf16 (autocast) is faster where the hardware has it natively; '
+        'auto = bf16 there (RSRETRIEVAL_FAST_ENCODING=0 turns the compiled encoder off)',
+    )
+    parser.add_argument(
         '--ann',
-        choices=['auto', 'none', 'hnsw', 'flat'],
+        choices=['auto', 'none', 'hnsw', 'flat', 'ivfpq'],
         default='auto',
-        help=f'faiss index: hnsw (approximate), flat (exact), none; auto = hnsw from {ANN_AUTO_THRESHOLD:,} images',
+        help=f'faiss index: hnsw (approximate), ivfpq (compressed, re-scored exactly), flat (exact), none; '
+        f'auto = none below {ANN_AUTO_THRESHOLD:,} images, hnsw below {IVFPQ_AUTO_THRESHOLD:,}, ivfpq from there',
     )
     parser.add_argument('--rebuild', action='store_true', help='drop what the index holds and start again')
     parser.add_argument(
         '--skip-unreadable',
         action='store_true',
         help='index the other images when some files cannot be read; they are listed, and recorded in meta.json',
+    )
+    _add_launch(parser)
+
+
+def _add_launch(parser: argparse.ArgumentParser) -> None:
+    """Several processes (torchrun, srun): each encodes a block of the images, rank 0 merges."""
+    parser.add_argument(
+        '--launcher',
+        choices=['auto', 'none', 'pytorch', 'slurm'],
+        default='auto',
+        help="several processes: auto reads torchrun's or srun's variables (one process without them); "
+        'none runs one process whatever they say',
+    )
+    parser.add_argument(
+        '--dist-timeout',
+        type=float,
+        default=DIST_TIMEOUT,
+        metavar='SECONDS',
+        help='how long a process waits for the others (the slowest block; default 7 days)',
     )
 
 
@@ -143,6 +173,19 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
         help='also serve indexed images that are symbolic links leading out of the image root '
         '(by default they get 404, so that a link cannot expose a file elsewhere)',
     )
+    parser.add_argument(
+        '--max-queue',
+        type=_queue_length,
+        default=16,
+        metavar='N',
+        help='queries that may wait while one is encoded (default 16); more get 503 with Retry-After',
+    )
+
+
+def _queue_length(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f'must be a whole number, 0 or more, got {text!r}')
+    return int(text)
 
 
 def _add_recorded_model(parser: argparse.ArgumentParser) -> None:
@@ -233,6 +276,8 @@ def _check_recorded_model(args: argparse.Namespace) -> None:
 
 
 def _check_index_inputs(args: argparse.Namespace) -> None:
+    if not args.dist_timeout > 0:
+        fail(f'--dist-timeout must be a positive number of seconds, got {args.dist_timeout:g}', PROG)
     files = {args.list: 'list file'} if args.list else {}
     check_inputs(args.config, (args.checkpoint,), files=files, folders={args.image_dir: 'image folder'}, prog=PROG)
     if os.path.exists(args.index_dir) and not os.path.isdir(args.index_dir):
@@ -376,11 +421,13 @@ def main(argv: list[str] | None = None) -> None:
     from rsretrieval.utils import CheckpointError, ConfigError
 
     from .archive_index import ArchiveIndexError
+    from .distributed_index import LaunchError
     from .image_lists import ImageListError
 
     try:
         command.run(args)
     except (
+        LaunchError,
         ArchiveIndexError,
         ImageListError,
         ConfigError,

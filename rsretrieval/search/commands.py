@@ -9,9 +9,10 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import torch
 
@@ -21,13 +22,29 @@ from rsretrieval.weights.hashing import file_sha256
 
 from .archive_index import ArchiveIndex, ArchiveIndexError, unreadable_images, unreadable_reason
 from .choices import ann_kind
-from .image_lists import links_leaving_root, select_images
+from .distributed_index import (
+    PARTS,
+    RankFailure,
+    RankGroup,
+    check_parts,
+    detect_launch,
+    merge_parts,
+    one_line,
+    part_folder,
+    part_folders,
+    part_paths,
+    rank_device,
+    remove_parts,
+    split_blocks,
+)
+from .image_lists import ImageSelection, links_leaving_root, select_images
 from .queries import prompt_lines, query_loop
 from .render import Hit, results_grid, results_html, results_table
 
 PROGRESS_EVERY = 30.0  # seconds between two progress lines when stdout is not a terminal
 QUERY_BATCH = 256  # queries embedded and searched together: their score matrix is QUERY_BATCH x 65,536 floats
 _STOP = (signal.SIGINT, signal.SIGTERM)
+T = TypeVar('T')
 
 
 def _model(config: str, checkpoint: str, device: str | None, cfg_options: dict | None, verbose: bool = False):
@@ -48,6 +65,7 @@ class Progress(BaseProgress):
         verb: What the loop does to an image (``'indexed'``, ``'checked'``).
         done: Images already done before this run (counted, but not in the rate).
         every: Seconds between two lines off a terminal.
+        enabled: Report at all (False on the ranks other than 0).
         stream: Where to write; ``sys.stdout`` by default.
         clock: Seconds, monotonic (tests replace it).
     """
@@ -58,12 +76,22 @@ class Progress(BaseProgress):
         verb: str,
         done: int = 0,
         every: float = PROGRESS_EVERY,
+        enabled: bool = True,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         stream = stream if stream is not None else sys.stdout
         super().__init__(
-            total, verb, bar=None, every=every, done=done, unit='images', stream=stream, final_line=True, clock=clock
+            total,
+            verb,
+            bar=None,
+            every=every,
+            enabled=enabled,
+            done=done,
+            unit='images',
+            stream=stream,
+            final_line=True,
+            clock=clock,
         )
 
 
@@ -131,7 +159,13 @@ def _load_problems(model, root: Path, paths: list[str]) -> list[tuple[str, str]]
 
 
 def _embed(
-    model, root: Path, paths: list[str], batch_size: int, workers: int, failed: list[tuple[str, str]]
+    model,
+    root: Path,
+    paths: list[str],
+    batch_size: int,
+    workers: int,
+    failed: list[tuple[str, str]],
+    precision: str = 'fp32',
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
     """Embed ``paths`` (relative to ``root``) in batches: yields ``(paths, embeddings)``.
 
@@ -145,7 +179,9 @@ def _embed(
     while pending:
         n = 0
         try:
-            for batch, emb in iter_image_embeddings(model, [str(root / p) for p in pending], batch_size, workers):
+            for batch, emb in iter_image_embeddings(
+                model, [str(root / p) for p in pending], batch_size, workers, precision=precision
+            ):
                 yield pending[n : n + len(batch)], emb
                 n += len(batch)
             return
@@ -170,10 +206,21 @@ def _unreadable_error(root: Path, problems: list[tuple[str, str]], status: str) 
     )
 
 
+def _unreadable_failure(
+    group: RankGroup, root: Path, problems: list[tuple[str, str]], status: str
+) -> SystemExit | RankFailure:
+    """The unreadable files' error, which every rank found together: rank 0 prints it."""
+    error = _unreadable_error(root, problems, status)
+    if not group.launch.distributed:
+        return error
+    return RankFailure(str(error.code), shown=group.first, together=True)
+
+
 def _clear_index(folder: Path) -> None:
     for f in folder.glob('*'):
         if f.name == 'meta.json' or f.name.startswith('shard_') or f.name.startswith('ann.faiss'):
             f.unlink()
+    remove_parts(folder)
 
 
 def cmd_index(args: argparse.Namespace) -> None:
@@ -183,11 +230,17 @@ def cmd_index(args: argparse.Namespace) -> None:
     time limit; the loader workers leave it to the main process), save the
     images encoded so far as a shard, print how many and exit with code 130
     (143 for SIGTERM); the same command then resumes.
+
+    Under torchrun or srun (:mod:`~rsretrieval.search.distributed_index`) each
+    process encodes a block of the images into a part folder and rank 0 merges
+    the parts; an error on a rank ends the run with one line naming the rank.
     """
+    launch = detect_launch(args.launcher)
+    group = RankGroup(launch)
     writer = _ShardWriter()
     try:
         with stop_on_signals(('SIGTERM',)):
-            _index(args, writer)
+            _index(args, writer, group)
     except KeyboardInterrupt as err:
         try:
             writer.flush()
@@ -196,8 +249,27 @@ def cmd_index(args: argparse.Namespace) -> None:
         if sys.stdout.isatty():
             print(flush=True)  # end the progress bar's line
         how = f' ({signal.Signals(err.signum).name})' if isinstance(err, StopRequested) else ''
-        print(f'interrupted{how}: {writer.saved} images saved; rerun the same command to resume', file=sys.stderr)
+        who = f'{launch.name}: ' if launch.distributed else ''
+        print(
+            f'{who}interrupted{how}: {writer.saved} images saved; rerun the same command to resume',
+            file=sys.stderr,
+        )
         raise SystemExit(err.exit_code if isinstance(err, StopRequested) else 130) from None
+    except RankFailure as err:
+        if err.shown:
+            print(err, file=sys.stderr, flush=True)
+        if err.together:
+            group.wait_for_all()
+        raise SystemExit(1) from None
+    except Exception as err:
+        if not launch.distributed:
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f'error: {launch.name}: {one_line(err)}', file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    finally:
+        group.leave()
 
 
 def _note_links_leaving(root: Path, paths: list[str]) -> None:
@@ -212,57 +284,143 @@ def _note_links_leaving(root: Path, paths: list[str]) -> None:
         )
 
 
-def _index(args: argparse.Namespace, writer: _ShardWriter) -> None:
-    folder, root = Path(args.index_dir), Path(args.image_dir)
-    if args.rebuild and folder.exists():
-        _clear_index(folder)
-    selection = select_images(root, args.list, args.split_of, args.split, args.ann_format)
-    images = selection.paths
-    if not images:
-        raise SystemExit(f'no image (JPEG, PNG, TIFF) under {root}')
-    for note in selection.notes:
-        print(f'note: {note}')
-    done = set(ArchiveIndex(folder).paths()) if (folder / 'meta.json').is_file() else set()
-    todo = [p for p in images if p not in done]
-    gone = len(done - set(images))
-    print(f'{len(images)} images {selection.source}: {len(done)} already indexed, {len(todo)} to encode', flush=True)
-    if gone:
-        print(f'warning: {gone} indexed images are not {selection.source} (kept; --rebuild drops them)')
-    _note_links_leaving(root, todo)
-    unreadable = unreadable_images(root, todo)  # headers only: fast
-    if unreadable and not args.skip_unreadable:
-        # the run stops before encoding: decode the other files too, so that one run lists every bad file
-        named = {path for path, _ in unreadable}
-        rest = [p for p in todo if p not in named]
-        progress = Progress(len(rest), 'checked')
-        unreadable += unreadable_images(root, rest, decode=True, on_checked=progress.update)
-        progress.close()
-        raise _unreadable_error(root, sorted(unreadable), 'nothing was encoded')
+def _agreed(group: RankGroup, step: Callable[[], T]) -> T:
+    """``step()`` on every rank; its result where no rank failed (:meth:`RankGroup.agree`)."""
+    try:
+        result = step()
+    except (Exception, SystemExit) as err:
+        group.agree(err)
+        raise
+    group.agree(None)
+    return result
 
-    model = _model(args.config, args.checkpoint, args.device, args.cfg_options, args.verbose)
+
+def _concat(lists: list[list[T]]) -> list[T]:
+    return [item for items in lists for item in items]
+
+
+def _quiet(*args, **kwargs) -> None:
+    """``print`` on the ranks other than 0."""
+
+
+def _to_do(args: argparse.Namespace, folder: Path, root: Path) -> tuple[ImageSelection, set[str], bool]:
+    """The images selected, those the index or its part folders hold, and whether there are parts."""
+    selection = select_images(root, args.list, args.split_of, args.split, args.ann_format)
+    if not selection.paths:
+        raise SystemExit(f'no image (JPEG, PNG, TIFF) under {root}')
+    done = set(ArchiveIndex(folder).paths()) if (folder / 'meta.json').is_file() else set()
+    parts = part_paths(folder)
+    return selection, done | set(parts), bool(part_folders(folder))
+
+
+def _load_model(args: argparse.Namespace, device: str) -> tuple[torch.nn.Module, dict]:
+    """The model on ``device`` and what the index records of it."""
+    model = _model(args.config, args.checkpoint, device, args.cfg_options, args.verbose)
     info = dict(
         config=str(Path(args.config).resolve()),
         checkpoint=str(Path(args.checkpoint).resolve()),
         checkpoint_sha256=file_sha256(args.checkpoint),
         cfg_options=args.cfg_options or {},
     )
-    index = writer.index = ArchiveIndex.create(folder, root, _embedding_width(model), info)
-    named = {path for path, _ in unreadable}
-    good = [p for p in todo if p not in named]
-    start = time.perf_counter()
-    failed = _encode(model, root, good, args, writer, Progress(len(done) + len(good), 'indexed', done=len(done)))
-    unreadable = sorted(unreadable + failed)
+    return model, info
+
+
+def _open_index(
+    folder: Path, root: Path, width: int, info: dict, group: RankGroup, parted: bool
+) -> tuple[ArchiveIndex | None, ArchiveIndex | None]:
+    """The index (rank 0's) and, when ranks write parts (several processes, or the parts of an
+    unfinished run are there), this rank's part folder."""
+    index = ArchiveIndex.create(folder, root, width, info) if group.first else None
+    if not (group.launch.distributed or parted):
+        return index, None
+    if index is not None:
+        check_parts(folder, index.meta)
+    return index, ArchiveIndex.create(part_folder(folder, group.launch.rank), root, width, info)
+
+
+def _index(args: argparse.Namespace, writer: _ShardWriter, group: RankGroup) -> None:
+    folder, root = Path(args.index_dir), Path(args.image_dir)
+    launch, first = group.launch, group.first
+    say = print if first else _quiet
+    device = rank_device(args.device, launch, torch.cuda.is_available())
+    group.join(device, args.dist_timeout)
+    _agreed(group, lambda: first and args.rebuild and folder.exists() and _clear_index(folder))
+    selection, done, parted = _agreed(group, lambda: _to_do(args, folder, root))
+    images = selection.paths
+    for note in selection.notes:
+        say(f'note: {note}')
+    todo = [p for p in images if p not in done]
+    gone = len(done - set(images))
+    say(f'{len(images)} images {selection.source}: {len(done)} already indexed, {len(todo)} to encode', flush=True)
+    if gone:
+        say(f'warning: {gone} indexed images are not {selection.source} (kept; --rebuild drops them)')
+    if first:
+        _note_links_leaving(root, todo)
+    block = split_blocks(todo, launch.world_size)[launch.rank]
+    if launch.distributed:
+        say(f'{launch.world_size} processes encode about {len(block)} images each into {folder / PARTS}', flush=True)
+    unreadable = _concat(group.gather(unreadable_images(root, block)))  # headers only: fast
     if unreadable and not args.skip_unreadable:
-        raise _unreadable_error(root, unreadable, f'the other {writer.saved} new images are indexed')
+        # the run stops before encoding: decode the other files too, so that one run lists every bad file
+        named = {path for path, _ in unreadable}
+        rest = [p for p in block if p not in named]
+        progress = Progress(len(rest), 'checked', enabled=first)
+        mine = unreadable_images(root, rest, decode=True, on_checked=progress.update)
+        progress.close()
+        unreadable += _concat(group.gather(mine))
+        raise _unreadable_failure(group, root, sorted(unreadable), 'nothing was encoded')
+
+    model, info = _agreed(group, lambda: _load_model(args, device))
+    index, part = _agreed(group, lambda: _open_index(folder, root, _embedding_width(model), info, group, parted))
+    writer.index = part if part is not None else index
+    named = {path for path, _ in unreadable}
+    good = [p for p in block if p not in named]
+    start = time.perf_counter()
+    if launch.distributed:
+        progress = Progress(len(good), f'{launch.name}: indexed', enabled=first)
+    else:
+        progress = Progress(len(done) + len(good), 'indexed', done=len(done))
+    failed = _encode(model, root, good, args, writer, progress)
+    ranks = group.gather((writer.saved, failed))  # every rank is done with its block
+    saved, failed = sum(n for n, _ in ranks), _concat([f for _, f in ranks])
+    unreadable = sorted(unreadable + failed)
+    if first:
+        _finish(args, group, index, part, images, unreadable, saved, start)
+    elif unreadable and not args.skip_unreadable:
+        raise _unreadable_failure(group, root, unreadable, 'rank 0 lists them')
+
+
+def _finish(
+    args: argparse.Namespace,
+    group: RankGroup,
+    index: ArchiveIndex | None,
+    part: ArchiveIndex | None,
+    images: list[str],
+    unreadable: list[tuple[str, str]],
+    saved: int,
+    start: float,
+) -> None:
+    """Rank 0, once every rank has encoded its block: merge the parts, build the search index, report
+    (the rate counts from ``start``, when the encoding began)."""
+    assert index is not None
+    folder, root = index.folder, Path(args.image_dir)
+    merged = saved
+    if part is not None:
+        merged = merge_parts(index, images, args.shard_size)
+        remove_parts(folder)
+    if unreadable and not args.skip_unreadable:
+        raise _unreadable_failure(group, root, unreadable, f'the other {saved} new images are indexed')
 
     n = len(index)
     ann = ann_kind(args.ann, n)
-    if ann != 'none' and (writer.saved or not index.has_ann):
+    if ann != 'none' and (merged or not index.has_ann):
         index.build_ann(ann)
     index.set_skipped(unreadable)
     elapsed = time.perf_counter() - start
-    rate = f', {writer.saved / elapsed:.1f} images/s' if writer.saved and elapsed > 0 else ''
+    rate = f', {saved / elapsed:.1f} images/s' if saved and elapsed > 0 else ''
     backend = 'faiss ' + ann if index.has_ann else 'exact search'
+    if part is not None:
+        print(f'merged {merged} images from the part folders into the index')
     print(f'index {folder}: {n} images, {index.meta["embed_dim"]}-d, {backend}{rate}')
     if unreadable:
         print(f'skipped {len(unreadable)} unreadable image files (listed in {folder / "meta.json"}):')
@@ -277,7 +435,9 @@ def _encode(
     total = progress.total
     for s in range(0, len(paths), args.shard_size):
         shard = paths[s : s + args.shard_size]
-        for batch, emb in _embed(model, root, shard, args.batch_size, args.workers, failed):
+        for batch, emb in _embed(
+            model, root, shard, args.batch_size, args.workers, failed, getattr(args, 'precision', 'fp32')
+        ):
             writer.add(batch, emb)
             progress.total = total - len(failed)
             progress.update(len(batch))
@@ -331,7 +491,7 @@ class _TextSearch:
         self.index, self.model, self.topk = index, model, topk
         self.backend = index.search_backend(backend)
         self.paths = index.paths()
-        index.embeddings()  # read now: the first query is answered as fast as the others
+        index.prepare(self.backend)  # read now: the first query is answered as fast as the others
 
     def answer(self, queries: list[str]) -> list[tuple[str, list[Hit]]]:
         """Search ``queries``, :data:`QUERY_BATCH` at a time (the score matrix stays small), printing each table."""
@@ -384,7 +544,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from . import server
 
     index, model = _index_and_model(args)
-    server.serve(index, model, args.host, args.port, args.backend, follow_symlinks=args.follow_symlinks)
+    server.serve(
+        index,
+        model,
+        args.host,
+        args.port,
+        args.backend,
+        follow_symlinks=args.follow_symlinks,
+        max_queue=args.max_queue,
+    )
 
 
 def _read_captions(path: str) -> list[str]:

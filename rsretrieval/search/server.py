@@ -17,10 +17,19 @@ Safety:
 - an empty query, one over :data:`MAX_QUERY_CHARS` characters, one holding a
   control character or not UTF-8, and a ``k`` outside 1 to :data:`MAX_K` get
   ``400 {"detail": "<reason>"}``; an unknown image id gets ``404``;
-- the model loads once, before the server starts; the endpoints are synchronous,
-  so FastAPI runs them in its thread pool: a query being encoded does not hold
-  up the other requests (the encoder is called under a lock, tokenisers are not
-  thread-safe);
+- the model loads once, before the server starts; queries are searched one at a
+  time (tokenisers are not thread-safe, and the model and the index search each
+  use every core) behind a bounded line (:mod:`.admission`): at most
+  ``max_queue`` queries wait while one is searched, and a query beyond gets
+  ``503`` with ``Retry-After`` (seconds for the line to drain) rather than piling
+  up; a query whose client left while it waited is not searched;
+- queries wait in threads of their own (as many as the line holds) and are
+  searched on one more; images and thumbnails use FastAPI's thread pool: a burst
+  of queries cannot take the threads that images need, nor images those of queries;
+- slow clients are cut off (:mod:`.slow_clients`): a request head must arrive
+  within :data:`~.slow_clients.REQUEST_TIMEOUT_S` seconds, a response left unread
+  is dropped after :data:`~.slow_clients.WRITE_TIMEOUT_S` seconds, an idle
+  keep-alive connection is closed after :data:`KEEP_ALIVE_S` seconds;
 - on a loopback address (the default) only ``Host: localhost`` or the loopback
   address itself is answered, so that a web page elsewhere cannot reach the
   server by DNS rebinding; pages carry a strict Content-Security-Policy.
@@ -37,19 +46,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rsretrieval.datasets.transforms import read_rgb
 
+from .admission import Abandoned, AdmissionQueue, Place, QueueFull
 from .archive_index import ArchiveIndex, ArchiveIndexError
 from .choices import is_loopback
 from .queries import QueryError, is_blank, text_problem
@@ -62,6 +76,8 @@ MAX_K = 100  # results of one query
 DEFAULT_K = 10
 THUMB_SIZE = 256  # pixels, the longer side of a thumbnail
 THUMB_CACHE = 2048  # thumbnails kept in memory (a few kB each)
+DEFAULT_MAX_QUEUE = 16  # queries waiting for their search; see create_app
+KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this (uvicorn's default)
 BROWSER_FORMATS = {'.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png'}  # served as they are
 STATIC = Path(__file__).with_name('static')
 SECURITY_HEADERS = {
@@ -155,7 +171,7 @@ class Searcher:
         self.follow_symlinks = follow_symlinks
         self._encode = encode
         self._lock = threading.Lock()
-        if len(index.embeddings()) != len(self.paths):  # read now rather than on the first query
+        if index.prepare(backend) != len(self.paths):  # read now rather than on the first query
             raise ArchiveIndexError(f'{index.folder}: the shards hold a different number of paths and embeddings')
         self.backend = index.search_backend(backend)
         if self.backend == 'faiss':
@@ -244,18 +260,37 @@ def _image_or_error(searcher: Searcher, image_id: str, make: Callable[[Path], ob
 
 
 # ----------------------------------------------------------------------- app
+class SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP response.
+
+    A plain ASGI wrapper rather than ``@app.middleware('http')``: Starlette's
+    ``BaseHTTPMiddleware`` wraps ``receive``, and through it an endpoint no
+    longer sees that its client has gone (``Request.is_disconnected``).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope['type'] != 'http':
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message['type'] == 'http.response.start':
+                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _guarded_app(allowed_hosts: Sequence[str] | None) -> FastAPI:
     """An app without API docs that answers only ``allowed_hosts`` (None: any), sends
     :data:`SECURITY_HEADERS` with every response, and answers a :class:`QueryError` with 400."""
     app = FastAPI(title='rsretrieval archive search', docs_url=None, redoc_url=None, openapi_url=None)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
-
-    @app.middleware('http')
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the host check's 400 has them too
 
     @app.exception_handler(QueryError)
     async def refused(request: Request, err: QueryError) -> JSONResponse:
@@ -264,14 +299,66 @@ def _guarded_app(allowed_hosts: Sequence[str] | None) -> FastAPI:
     return app
 
 
-def create_app(searcher: Searcher, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+def queued_search(
+    searcher: Searcher,
+    place: Place,
+    query: str,
+    k: int,
+    abandoned: Callable[[], bool] | None = None,
+    compute_thread: Executor | None = None,
+) -> list[dict]:
+    """``searcher.search(query, k)`` in ``place``'s turn (an admitted :class:`~.admission.Place`).
+
+    Args:
+        compute_thread: Where the search runs (None: the calling thread). Torch's and
+            faiss's OpenMP runtime keeps a team of threads for every thread that calls
+            it, so the server runs its model and index from one thread of its own rather
+            than from each query's thread (on a 64-core machine, 63 threads per query
+            thread); both use every core, so running two searches at once gains nothing.
+
+    Raises:
+        Abandoned: ``abandoned()`` was true when the turn came; nothing was searched.
+    """
+    with place.turn(abandoned):
+        if compute_thread is None:
+            return searcher.search(query, k)
+        return compute_thread.submit(searcher.search, query, k).result()
+
+
+def _busy(full: QueueFull) -> JSONResponse:
+    return JSONResponse(
+        {'detail': f'the server is busy: {full.held} searches are in line; try again in {full.retry_after} s'},
+        status_code=503,
+        headers={'Retry-After': str(full.retry_after)},
+    )
+
+
+def create_app(
+    searcher: Searcher, allowed_hosts: Sequence[str] | None = None, max_queue: int = DEFAULT_MAX_QUEUE
+) -> FastAPI:
     """The FastAPI app of the search page over ``searcher``.
 
     Args:
         searcher: The loaded index and text encoder.
         allowed_hosts: ``Host`` headers answered (others get 400); None: any.
+        max_queue: Queries that may wait while one is searched; one more gets
+            ``503`` with ``Retry-After``. The default, 16, bounds a query's wait
+            to 17 searches (1.2 s p99 with a MiniLM-L6 text encoder over 100,000
+            images on 2 CPU cores, benchmarks/server_load.py) and the waiting
+            queries to 17 threads,
+            while a page's user has one query in flight. The line is
+            ``app.state.admission``.
+
+    Raises:
+        ValueError: ``max_queue`` is negative.
     """
     app = _guarded_app(allowed_hosts)
+    admission = AdmissionQueue(max_queue)
+    # a thread for every place in the line, where it waits for its turn: a query never waits
+    # for a thread, and it never takes one of FastAPI's pool, which thumbnails and images use
+    query_threads = anyio.CapacityLimiter(admission.capacity)
+    compute_thread = ThreadPoolExecutor(1, thread_name_prefix='search')
+    app.state.admission = admission
     app.mount('/static', StaticFiles(directory=STATIC), name='static')
     thumbnail = functools.lru_cache(maxsize=THUMB_CACHE)(thumbnail_jpeg)
 
@@ -289,14 +376,29 @@ def create_app(searcher: Searcher, allowed_hosts: Sequence[str] | None = None) -
             max_k=MAX_K,
             default_k=DEFAULT_K,
             max_query_chars=MAX_QUERY_CHARS,
+            max_queue=admission.max_queue,
         )
 
     @app.get('/api/search')
-    def api_search(request: Request) -> JSONResponse:
-        """``q``: the text; ``k``: results (1 to ``MAX_K``, default ``DEFAULT_K``)."""
+    async def api_search(request: Request) -> Response:
+        """``q``: the text; ``k``: results (1 to ``MAX_K``, default ``DEFAULT_K``); ``503`` with
+        ``Retry-After`` when the line is full."""
         start = time.perf_counter()
         query, k = search_request(query_params(request.scope['query_string']))
-        hits = searcher.search(query, k)
+        try:
+            place = admission.admit()
+        except QueueFull as full:
+            return _busy(full)
+        # asked once, from the worker thread, when the query's turn comes
+        abandoned = functools.partial(anyio.from_thread.run, request.is_disconnected)
+        try:
+            hits = await anyio.to_thread.run_sync(
+                queued_search, searcher, place, query, k, abandoned, compute_thread, limiter=query_threads
+            )
+        except Abandoned:
+            return Response(status_code=499)  # nginx's "client closed request": nobody reads it
+        finally:
+            place.leave()
         for hit in hits:
             hit.update(thumbnail=f'/thumb/{hit["id"]}', image=f'/image/{hit["id"]}')
         took = round(1000 * (time.perf_counter() - start), 1)
@@ -324,11 +426,28 @@ def allowed_hosts_for(host: str) -> list[str] | None:
 
 
 # -------------------------------------------------------------------- serving
+def uvicorn_options(request_timeout: float | None = None, write_timeout: float | None = None) -> dict:
+    """uvicorn's settings for the search server: the h11 protocol with deadlines for slow
+    clients (:mod:`.slow_clients`; None: its defaults) and a short keep-alive.
+
+    ``limit_concurrency`` is left unset on purpose: uvicorn counts idle connections
+    against it, so a few hundred silent connections would turn every other client
+    away; the line of queries, the thread pools and the deadlines bound the work.
+    """
+    from .slow_clients import REQUEST_TIMEOUT_S, WRITE_TIMEOUT_S, guarded_h11
+
+    protocol = guarded_h11(
+        REQUEST_TIMEOUT_S if request_timeout is None else request_timeout,
+        WRITE_TIMEOUT_S if write_timeout is None else write_timeout,
+    )
+    return dict(http=protocol, timeout_keep_alive=KEEP_ALIVE_S)
+
+
 def run_server(app: FastAPI, host: str, port: int) -> None:
     """Serve ``app`` with uvicorn until Ctrl-C."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level='info')
+    uvicorn.run(app, host=host, port=port, log_level='info', **uvicorn_options())
 
 
 def serve(
@@ -338,6 +457,7 @@ def serve(
     port: int = 8000,
     backend: str = 'auto',
     follow_symlinks: bool = False,
+    max_queue: int = DEFAULT_MAX_QUEUE,
 ) -> None:
     """Serve the search page over ``index`` with ``model``'s text encoder until Ctrl-C (``rsretrieval-retrieve serve``).
 
@@ -348,12 +468,17 @@ def serve(
         port: Port; 0 picks a free one.
         backend: ``'auto'``, ``'exact'`` or ``'faiss'`` (see :class:`Searcher`).
         follow_symlinks: Serve images that are symbolic links leading out of the image root.
+        max_queue: Queries that may wait for their search (see :func:`create_app`).
     """
     from rsretrieval.apis import embed_texts
 
     searcher = Searcher(index, functools.partial(embed_texts, model), backend, follow_symlinks)
-    app = create_app(searcher, allowed_hosts_for(host))
-    print(f'search page over {index.folder}: {len(searcher)} images, {searcher.backend} search', flush=True)
+    app = create_app(searcher, allowed_hosts_for(host), max_queue)
+    print(
+        f'search page over {index.folder}: {len(searcher)} images, {searcher.backend} search, '
+        f'at most {max_queue} queries waiting',
+        flush=True,
+    )
     if not is_loopback(host):
         print(
             f'warning: listening on {host}: anyone who can reach this address can search the index and see '
@@ -365,14 +490,24 @@ def serve(
 
 
 @contextlib.contextmanager
-def running(app: FastAPI, host: str = '127.0.0.1', port: int = 0, timeout: float = 30.0) -> Iterator[str]:
-    """Serve ``app`` from a thread for the block (tests, benchmarks): yields its base URL.
+def running(
+    app: FastAPI,
+    host: str = '127.0.0.1',
+    port: int = 0,
+    timeout: float = 30.0,
+    request_timeout: float | None = None,
+    write_timeout: float | None = None,
+) -> Iterator[str]:
+    """Serve ``app`` from a thread for the block (tests, benchmarks), with :func:`run_server`'s
+    settings: yields its base URL.
 
     Args:
         app: The ASGI app.
         host: Address to listen on.
         port: Port; 0 picks a free one.
         timeout: Seconds to wait for the server to start.
+        request_timeout: Seconds for a request head to arrive (None: the server's).
+        write_timeout: Seconds a response may go unread (None: the server's).
     """
     import uvicorn
 
@@ -381,7 +516,8 @@ def running(app: FastAPI, host: str = '127.0.0.1', port: int = 0, timeout: float
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level='warning'))
+    config = uvicorn.Config(app, log_level='warning', **uvicorn_options(request_timeout, write_timeout))
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs=dict(sockets=[sock]), daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
