@@ -58,6 +58,15 @@ QUERIES = [
 ]
 
 
+def add_random_unit_embeddings(index, images: int, width: int, seed: int = 0) -> None:
+    """Add ``images`` random unit embeddings to ``index``, in shards of 25,000 named ``scene_NNNNNN.png``."""
+    rng = np.random.default_rng(seed)
+    for first in range(0, images, 25_000):
+        n = min(25_000, images - first)
+        emb = rng.standard_normal((n, width), dtype=np.float32)
+        index.add([f'scene_{i:06d}.png' for i in range(first, first + n)], emb / np.linalg.norm(emb, axis=1)[:, None])
+
+
 def synthetic_index(folder: Path, images: int, width: int, seed: int = 0):
     """An index of ``images`` random unit embeddings (shards of 25,000) with an HNSW ann.faiss (kept)."""
     from rsretrieval.search import ArchiveIndex
@@ -70,11 +79,7 @@ def synthetic_index(folder: Path, images: int, width: int, seed: int = 0):
             f.unlink()
     start = time.perf_counter()
     index = ArchiveIndex.create(folder, folder / 'images', width, dict(checkpoint_sha256='synthetic'))
-    rng = np.random.default_rng(seed)
-    for first in range(0, images, 25_000):
-        n = min(25_000, images - first)
-        emb = rng.standard_normal((n, width), dtype=np.float32)
-        index.add([f'scene_{i:06d}.png' for i in range(first, first + n)], emb / np.linalg.norm(emb, axis=1)[:, None])
+    add_random_unit_embeddings(index, images, width, seed)
     index.build_ann('hnsw')
     print(f'wrote a {images:,} x {width} index with HNSW under {folder} in {time.perf_counter() - start:.0f} s')
     return index

@@ -45,6 +45,7 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 import numpy as np  # noqa: E402
+from search_latency import add_random_unit_embeddings  # noqa: E402  (benchmarks/ is the script folder)
 
 REPO = Path(__file__).resolve().parents[1]
 ENCODERS = {
@@ -82,11 +83,7 @@ def synthetic_index(folder: Path, images: int, width: int, seed: int = 0):
         for file in folder.iterdir():
             file.unlink()
     index = ArchiveIndex.create(folder, folder / 'images', width, dict(checkpoint_sha256='synthetic'))
-    rng = np.random.default_rng(seed)
-    for first in range(0, images, 25_000):
-        n = min(25_000, images - first)
-        emb = rng.standard_normal((n, width), dtype=np.float32)
-        index.add([f'scene_{i:06d}.png' for i in range(first, first + n)], emb / np.linalg.norm(emb, axis=1)[:, None])
+    add_random_unit_embeddings(index, images, width, seed)
     return index
 
 
