@@ -46,3 +46,16 @@ def tiny_demo_checkpoint(tmp_path_factory, demo_root):
     ckpt = tmp_path_factory.mktemp('tiny_ckpt') / 'tiny.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     return ckpt, ['--cfg-options', *cli]
+
+
+@pytest.fixture
+def tiny(tiny_demo_checkpoint):
+    """The tiny checkpoint, its ``--cfg-options`` arguments and the options they parse to."""
+    import argparse
+
+    from mmengine.config import DictAction
+
+    ckpt, cli = tiny_demo_checkpoint
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return ckpt, cli, parser.parse_args(cli).cfg_options

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -17,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO
-from mmengine.config import DictAction
 from PIL import Image
 
 from rsretrieval.apis import init_model, iter_image_embeddings
@@ -151,14 +149,6 @@ def test_distributed_index_merge_appends_the_parts_in_selection_order(tmp_path):
 
 
 # ------------------------------------------------------------------ processes
-@pytest.fixture
-def tiny(tiny_demo_checkpoint):
-    ckpt, cli = tiny_demo_checkpoint
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return ckpt, cli, parser.parse_args(cli).cfg_options
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -14,22 +13,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO
-from mmengine.config import DictAction
 from PIL import Image
 
 from rsretrieval.apis import embed_texts, init_model, iter_image_embeddings
 from rsretrieval.search import ArchiveIndex, find_images
 
 CONFIG = str(REPO / 'configs' / 'cmpagl_demo.py')
-
-
-@pytest.fixture
-def tiny(tiny_demo_checkpoint):
-    """The tiny checkpoint and the config options that build its model."""
-    ckpt, cli = tiny_demo_checkpoint
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return ckpt, cli, parser.parse_args(cli).cfg_options
 
 
 def _retrieve(*args):
