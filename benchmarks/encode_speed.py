@@ -1,16 +1,19 @@
-"""Image encoding speed on CPUs: today's eager path against the fast path (compiled), fp32 and bf16.
+"""Image encoding speed on CPUs: an earlier Gswin, today's eager path and the compiled one, fp32 and bf16.
 
-python benchmarks/encode_speed.py [--batch-size 32] [--iters 5] [--avx2] [--blocks]
+python benchmarks/encode_speed.py [--baseline-rev REV] [--batch-size 32] [--iters 5] [--eager-only] [--avx2] [--blocks]
 
 Paper-size Gswin (256 px, random weights, seeded) behind a CMPAGL-like head
 (global token -> linear 768 -> 256 -> L2 norm), encoded through
 :func:`rsretrieval.apis.fast_encoding.build_image_encoder` with ``fast=False``
-(today's path: the eager model, unchanged) and ``fast=True``. Reports images/s
-(median over ``--iters`` batches after one warm-up batch), the compile time (the
-first compiled call, with a fresh inductor cache unless ``--cache-dir``), and the
-smallest cosine between fast and eager embeddings of the same precision, plus
-timm Swin-T (eager) for reference. ``--avx2`` runs the same again in a child
-process with ``ATEN_CPU_CAPABILITY=avx2`` (ATen's AVX2 kernels only).
+(the eager model) and ``fast=True`` (compiled). ``--baseline-rev`` adds the Gswin
+of an earlier commit (its ``gswin.py`` read from git, the same weights) as the
+reference row: the paths are timed in turn, batch by batch, so that a drift of
+the machine's speed hits them alike. Reports images/s (median over ``--iters``
+batches after one warm-up batch), the compile time (the first compiled call,
+with a fresh inductor cache unless ``--cache-dir``), and the smallest cosine
+against the reference embeddings of the same precision, plus timm Swin-T
+(eager). ``--avx2`` runs it again, eager paths only, in a child process with
+``ATEN_CPU_CAPABILITY=avx2`` (ATen's AVX2 kernels only).
 ``--blocks`` adds the block-level comparison: the blocks of one stage of Gswin
 (3 blocks, 384 channels, 16x16) against those of timm Swin-T (6 blocks, same
 width and map), eager and compiled. Run it under ``flock /tmp/bench.lock``.
@@ -19,6 +22,7 @@ width and map), eager and compiled. Run it under ``flock /tmp/bench.lock``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -48,30 +52,22 @@ class Head(nn.Module):
         return F.normalize(self.proj(self.backbone(images)[:, 0]), dim=-1)
 
 
-class GswinStageBlocks(nn.Module):
-    """The global window and the blocks of one Gswin stage, without its patch merging."""
-
-    def __init__(self, stage: nn.Module) -> None:
-        super().__init__()
-        self.stage = stage
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g = self.stage.gwg(x) if self.stage.gwg is not None else None
-        mask = self.stage._mask(x.shape[1], x.shape[2], x.device)
-        for block in self.stage.blocks:
-            x = block(x, g, mask)
-        return x
-
-
 def _timed(fn, x: torch.Tensor, iters: int) -> float:
     """Median seconds of ``fn(x)`` after one warm-up call."""
-    fn(x)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
+    return _timed_in_turn([fn], x, iters)[0]
+
+
+def _timed_in_turn(fns: list, x: torch.Tensor, iters: int) -> list[float]:
+    """Median seconds of each ``fn(x)``, the functions called in turn, after one warm-up call each."""
+    for fn in fns:
         fn(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = [[] for _ in fns]
+    for _ in range(iters):
+        for fn, spent in zip(fns, times):
+            start = time.perf_counter()
+            fn(x)
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
 
 
 def _build(kind: str) -> Head:
@@ -79,24 +75,59 @@ def _build(kind: str) -> Head:
     return Head(BACKBONES.build(dict(type=kind))).eval()
 
 
+def gswin_at(rev: str) -> type[nn.Module]:
+    """The ``Gswin`` class of ``rsretrieval/models/backbones/gswin.py`` at git revision ``rev``."""
+    source = subprocess.run(
+        ['git', 'show', f'{rev}:rsretrieval/models/backbones/gswin.py'],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # Registered under its own name by the revision's decorator: keep it out of the registry.
+    source = source.replace('@BACKBONES.register_module()', '').replace(
+        'from .swin import', 'from rsretrieval.models.backbones.swin import'
+    )
+    spec = importlib.util.spec_from_loader(f'gswin_at_{rev}', loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    exec(compile(source, f'gswin.py@{rev}', 'exec'), module.__dict__)
+    return module.Gswin
+
+
+def gswin_rows(args: argparse.Namespace, x: torch.Tensor) -> list[dict]:
+    """Gswin: the baseline revision (eager), today's eager path and today's compiled one, per precision."""
+    gswin = _build('Gswin')
+    baseline = None
+    if args.baseline_rev:
+        baseline = Head(gswin_at(args.baseline_rev)()).eval()
+        baseline.load_state_dict(gswin.state_dict())
+    rows = []
+    for precision in ('fp32', 'bf16'):
+        paths = {}
+        if baseline is not None:
+            paths[f'eager at {args.baseline_rev}'] = build_image_encoder(baseline, precision, fast=False)
+        paths['today (eager)'] = build_image_encoder(gswin, precision, fast=False)
+        ref = next(iter(paths.values()))(x).float()
+        extra = {name: {} for name in paths}
+        if not args.eager_only:
+            fast = build_image_encoder(gswin, precision, fast=True)
+            start = time.perf_counter()
+            fast(x)
+            extra['fast (compiled)'] = dict(compile_s=time.perf_counter() - start, compiled=fast.compiled)
+            paths['fast (compiled)'] = fast
+        for name, encoder in paths.items():
+            extra[name]['cos'] = F.cosine_similarity(encoder(x).float(), ref).min().item()
+        seconds = _timed_in_turn(list(paths.values()), x, args.iters)
+        for (name, _), s in zip(paths.items(), seconds):
+            rows.append(dict(model='Gswin', path=name, precision=precision, s=s, **extra[name]))
+        print(f'# done: Gswin {precision}', file=sys.stderr, flush=True)
+    return rows
+
+
 def encoder_rows(args: argparse.Namespace) -> list[dict]:
     x = torch.randn(args.batch_size, 3, 256, 256, generator=torch.Generator().manual_seed(1))
-    rows = []
-    gswin = _build('Gswin')
-    for precision in ('fp32', 'bf16'):
-        eager = build_image_encoder(gswin, precision, fast=False)
-        ref = eager(x).float()
-        rows.append(dict(model='Gswin', path='today (eager)', precision=precision, s=_timed(eager, x, args.iters)))
-        fast = build_image_encoder(gswin, precision, fast=True)
-        start = time.perf_counter()
-        out = fast(x).float()
-        compile_s = time.perf_counter() - start
-        cos = F.cosine_similarity(out, ref).min().item()
-        row = dict(model='Gswin', path='fast (compiled)', precision=precision, compile_s=compile_s, cos=cos)
-        row['s'] = _timed(fast, x, args.iters)
-        row['compiled'] = fast.compiled
-        rows.append(row)
-        print(f'# done: Gswin {precision}', file=sys.stderr, flush=True)
+    rows = gswin_rows(args, x)
     swin = _build('Swin')
     for precision in ('fp32', 'bf16'):
         eager = build_image_encoder(swin, precision, fast=False)
@@ -108,7 +139,8 @@ def encoder_rows(args: argparse.Namespace) -> list[dict]:
 
 def block_rows(args: argparse.Namespace) -> list[dict]:
     """One stage's blocks at 384 channels, 16x16: Gswin (3 blocks) vs timm Swin-T (6 blocks)."""
-    gswin_stage = GswinStageBlocks(_build('Gswin').backbone.stages[2]).eval()
+    gswin_stage = _build('Gswin').backbone.stages[2].eval()
+    gswin_stage.downsample = None  # the blocks and their global window only
     swin_stage = _build('Swin').backbone.model.layers[2].blocks.eval()
     x = torch.randn(args.batch_size, 16, 16, 384, generator=torch.Generator().manual_seed(2))
     rows = []
@@ -149,6 +181,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument('--baseline-rev', help='also time the Gswin of this git revision (the reference row)')
+    parser.add_argument('--eager-only', action='store_true', help='skip the compiled path')
     parser.add_argument('--avx2', action='store_true', help='also run with ATEN_CPU_CAPABILITY=avx2')
     parser.add_argument('--blocks', action='store_true', help='also compare the blocks of one stage with Swin-T')
     parser.add_argument('--cache-dir', help='inductor cache (default: a fresh one, so the compile time is cold)')
@@ -158,7 +192,7 @@ def main() -> None:
         register_all_modules()
         print(f'# Gswin (paper size) encoding, 256x256, batch {args.batch_size}, {args.iters} timed batches')
         print(f'# {_machine()}\n')
-        print('| model | path | precision | images/s | vs today | compile (s) | min cosine vs eager |')
+        print('| model | path | precision | images/s | vs first row | compile (s) | min cosine vs first row |')
         print('|---|---|---|---|---|---|---|')
         rows = encoder_rows(args)
         for r in rows:
@@ -176,7 +210,7 @@ def main() -> None:
     sys.stdout.flush()
     if args.avx2:
         print('\n## again with ATEN_CPU_CAPABILITY=avx2\n', flush=True)
-        child = [a for a in sys.argv[1:] if a != '--avx2']
+        child = [a for a in sys.argv[1:] if a not in ('--avx2', '--blocks')] + ['--eager-only']
         env = dict(os.environ, ATEN_CPU_CAPABILITY='avx2')
         env.pop('TORCHINDUCTOR_CACHE_DIR', None)
         subprocess.run([sys.executable, __file__, *child], env=env, check=True)

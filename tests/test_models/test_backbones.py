@@ -5,6 +5,7 @@ import torch
 
 from rsretrieval.models.backbones.gswin import (
     Gswin,
+    ShiftedWindows,
     WindowAttention,
     shifted_window_mask,
     window_partition,
@@ -150,6 +151,26 @@ def test_window_partition_roundtrip():
     assert windows.shape == (2, 6, 64, 5)
     assert torch.equal(windows[0, 1].view(8, 8, 5), x[0, :8, 8:16])
     assert torch.equal(window_reverse(windows, 8, 16, 24), x)
+
+
+@pytest.mark.parametrize(('H', 'W', 'ws', 'shift'), [(8, 8, 4, 2), (16, 24, 8, 4), (8, 8, 8, 0)])
+def test_shifted_windows_gather_equals_reverse_roll_partition(H, W, ws, shift):
+    """The blocks keep their stream in window layout: one gather must equal Swin's roll of the map."""
+    x = torch.randn(2, H, W, 5)
+    layout = ShiftedWindows.build(H, W, ws, shift, torch.device('cpu'))
+    windows = window_partition(x, ws)
+    expected = window_partition(torch.roll(x, (-shift, -shift), (1, 2)), ws)
+    assert torch.equal(layout.shift(windows), expected)
+    assert torch.equal(layout.unshift(expected), windows)
+    assert (layout.mask is None) == (shift == 0)
+    # its gradient is the inverse gather: the gradient of the roll-based path
+    weights = torch.randn_like(expected)
+    ours, theirs = (windows.clone().requires_grad_() for _ in range(2))
+    (layout.shift(ours) * weights).sum().backward()
+    (
+        window_partition(torch.roll(window_reverse(theirs, ws, H, W), (-shift, -shift), (1, 2)), ws) * weights
+    ).sum().backward()
+    assert torch.equal(ours.grad, theirs.grad)
 
 
 def test_no_token_attends_across_a_shifted_window_boundary():

@@ -78,6 +78,71 @@ def shifted_window_mask(H: int, W: int, ws: int, shift: int, device: torch.devic
     return mask.ne(0).float() * -100.0
 
 
+def shifted_window_order(H: int, W: int, ws: int, shift: int, device: torch.device) -> torch.Tensor:
+    """Where each token of the shifted windows sits in the unshifted windows: (H*W,).
+
+    With ``x`` in window layout flattened to ``(B, nW * N, C)``,
+    ``x[:, order]`` equals ``window_partition(roll(window_reverse(x), -shift), ws)``:
+    one gather instead of a reverse, a roll and a partition.
+    """
+    grid = torch.arange(H * W, device=device).view(1, H, W, 1)
+    unshifted = window_partition(grid, ws).flatten()  # window-layout position -> map index
+    shifted = window_partition(torch.roll(grid, (-shift, -shift), (1, 2)), ws).flatten()
+    position = torch.empty_like(unshifted)
+    position[unshifted] = torch.arange(H * W, device=device)  # map index -> window-layout position
+    return position[shifted]
+
+
+class _PermuteTokens(torch.autograd.Function):
+    """``x[:, order]`` on (B, T, C) whose gradient is the inverse gather (not a scatter-add)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, order: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+        ctx.inverse = inverse
+        return x.index_select(1, order)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return grad.index_select(1, ctx.inverse), None, None
+
+
+@dataclass(frozen=True)
+class ShiftedWindows:
+    """How a stage's shifted branch sees its map: Swin's mask and the token orders.
+
+    Attributes:
+        mask: (nW, N, N) additive mask of the shifted windows; None without a shift.
+        to_shifted: (H*W,) gather from window layout to shifted-window layout.
+        to_windows: (H*W,) the inverse gather.
+    """
+
+    mask: torch.Tensor | None
+    to_shifted: torch.Tensor | None
+    to_windows: torch.Tensor | None
+
+    @classmethod
+    def build(cls, H: int, W: int, ws: int, shift: int, device: torch.device) -> ShiftedWindows:
+        if not shift:
+            return cls(None, None, None)
+        order = shifted_window_order(H, W, ws, shift, device)
+        return cls(shifted_window_mask(H, W, ws, shift, device), order, torch.argsort(order))
+
+    @staticmethod
+    def _gather(x: torch.Tensor, order: torch.Tensor | None, inverse: torch.Tensor | None) -> torch.Tensor:
+        if order is None:
+            return x
+        B, nW, N, C = x.shape
+        return _PermuteTokens.apply(x.reshape(B, nW * N, C), order, inverse).view(B, nW, N, C)
+
+    def shift(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, nW, N, C) windows -> the shifted windows of the same map."""
+        return self._gather(x, self.to_shifted, self.to_windows)
+
+    def unshift(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, nW, N, C) shifted windows -> the unshifted windows of the same map."""
+        return self._gather(x, self.to_windows, self.to_shifted)
+
+
 # --------------------------------------------------------------------------- attention
 class RelativePositionBias(nn.Module):
     """Learned bias per head for each relative offset inside a window: (h, N, N)."""
@@ -315,37 +380,25 @@ class GswinBlock(nn.Module):
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def _windows(self, x: torch.Tensor) -> torch.Tensor:
-        return window_partition(x, self.window_size)
-
-    def _merge(self, windows: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        return window_reverse(windows, self.window_size, H, W)
-
-    def _shifted(self, attn: nn.Module, x: torch.Tensor, *args) -> torch.Tensor:
-        """``attn`` on the windows of ``x`` rolled by ``-shift``, rolled back: (B, H, W, C)."""
-        B, H, W, C = x.shape
-        s = self.shift_size
-        rolled = torch.roll(x, (-s, -s), (1, 2)) if s else x
-        out = self._merge(attn(self._windows(rolled), *args), H, W)
-        return torch.roll(out, (s, s), (1, 2)) if s else out
-
-    def forward(self, x: torch.Tensor, global_window: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
-        # x: (B, H, W, C); global_window: (B, N, C) or None; mask: (nW, N, N) for the shifted windows
-        B, H, W, C = x.shape
-        f_local = x + self.drop_path(self._merge(self.local_attn(self._windows(self.norm_local(x))), H, W))
+    def forward(self, x: torch.Tensor, global_window: torch.Tensor | None, shifted: ShiftedWindows) -> torch.Tensor:
+        # x: (B, nW, N, C) windows of the stage map; global_window: (B, N, C) or None.
+        # The stream stays in window layout; only the shifted branch is gathered into
+        # shifted windows and back (token-wise norms commute with the gathers).
+        f_local = x + self.drop_path(self.local_attn(self.norm_local(x)))
         stream = f_local
         if self.use_shifted_window:
-            # the shifted attention gets the mask as its own argument
-            f_shifted = f_local + self.drop_path(self._shifted(self.shifted_attn, self.norm_shifted(f_local), mask))
-            stream = f_shifted
+            rolled = shifted.shift(f_local)
+            f_shifted_rolled = rolled + self.drop_path(self.shifted_attn(self.norm_shifted(rolled), shifted.mask))
+            stream = shifted.unshift(f_shifted_rolled)  # F_SL
         if self.use_global_window:
-            cross = self._merge(self.cross_attn(self._windows(self.norm_cross(f_local)), global_window), H, W)
+            cross = self.cross_attn(self.norm_cross(f_local), global_window)
             # kept before the shifted branch runs: by default both branches share one module
             self.cross_attention = self.cross_attn.attention
             stream = stream + self.drop_path(cross)
             if self.use_shifted_window:
-                normed = self.norm_cross(f_shifted)
-                stream = stream + self.drop_path(self._shifted(self.cross_attn_shifted, normed, global_window, mask))
+                normed = self.norm_cross(f_shifted_rolled)
+                cross = self.cross_attn_shifted(normed, global_window, shifted.mask)
+                stream = stream + self.drop_path(shifted.unshift(cross))
         return stream + self.drop_path(self.mlp(self.norm_mlp(stream)))
 
     def attention_maps(self) -> dict[str, torch.Tensor | None]:
@@ -409,22 +462,24 @@ class GswinStage(nn.Module):
             GswinBlock(dim, num_heads, window_size, shift, mlp_ratio, drop_path[i], branches) for i in range(depth)
         )
         self.downsample = PatchMerging(dim) if downsample else None
-        self._masks: dict[tuple, torch.Tensor] = {}
+        self._shifted: dict[tuple, ShiftedWindows] = {}
 
-    def _mask(self, H: int, W: int, device: torch.device) -> torch.Tensor | None:
-        if not self.shift_size:
-            return None
+    def shifted_windows(self, H: int, W: int, device: torch.device) -> ShiftedWindows:
+        """The mask and token orders of the shifted branch for an ``H x W`` map (cached)."""
         key = (H, W, device)
-        if key not in self._masks:
-            self._masks[key] = shifted_window_mask(H, W, self.window_size, self.shift_size, device)
-        return self._masks[key]
+        if key not in self._shifted:
+            self._shifted[key] = ShiftedWindows.build(H, W, self.window_size, self.shift_size, device)
+        return self._shifted[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, H, W, C) -> (B, H/2, W/2, 2C) or (B, H, W, C) for the last stage
+        B, H, W, C = x.shape
         global_window = self.gwg(x) if self.gwg is not None else None  # (B, N, C), shared by the blocks
-        mask = self._mask(x.shape[1], x.shape[2], x.device)
+        shifted = self.shifted_windows(H, W, x.device)
+        windows = window_partition(x, self.window_size)  # (B, nW, N, C) for every block of the stage
         for block in self.blocks:
-            x = block(x, global_window, mask)
+            windows = block(windows, global_window, shifted)
+        x = window_reverse(windows, self.window_size, H, W)
         return self.downsample(x) if self.downsample is not None else x
 
 
