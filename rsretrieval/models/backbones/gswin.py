@@ -359,7 +359,7 @@ class GswinBlock(nn.Module):
     ) -> None:
         super().__init__()
         branches = branches or GswinBranches()
-        self.window_size, self.shift_size = window_size, shift_size
+        self.shift_size = shift_size  # read by the attention-map drawing (rsretrieval.visualization)
         self.use_global_window, self.use_shifted_window = branches.use_global_window, branches.use_shifted_window
         self.norm_local = nn.LayerNorm(dim)
         self.local_attn = WindowAttention(dim, num_heads, window_size)
