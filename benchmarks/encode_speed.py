@@ -5,30 +5,39 @@ python benchmarks/encode_speed.py [--baseline-rev REV] [--batch-size 32] [--iter
 Paper-size Gswin (256 px, random weights, seeded) behind a CMPAGL-like head
 (global token -> linear 768 -> 256 -> L2 norm), encoded through
 :func:`rsretrieval.apis.fast_encoding.build_image_encoder` with ``fast=False``
-(the eager model) and ``fast=True`` (compiled). ``--baseline-rev`` adds the Gswin
-of an earlier commit (its ``gswin.py`` read from git, the same weights) as the
-reference row: the paths are timed in turn, batch by batch, so that a drift of
-the machine's speed hits them alike. Reports images/s (median over ``--iters``
-batches after one warm-up batch), the compile time (the first compiled call,
-with a fresh inductor cache unless ``--cache-dir``), and the smallest cosine
-against the reference embeddings of the same precision, plus timm Swin-T
-(eager). ``--avx2`` runs it again, eager paths only, in a child process with
-``ATEN_CPU_CAPABILITY=avx2`` (ATen's AVX2 kernels only).
-``--blocks`` adds the block-level comparison: the blocks of one stage of Gswin
-(3 blocks, 384 channels, 16x16) against those of timm Swin-T (6 blocks, same
-width and map), eager and compiled. Run it under ``flock /tmp/bench.lock``.
+(the eager model) and ``fast=True`` (compiled), plus timm Swin-T (eager).
+``--baseline-rev`` adds the Gswin of an earlier commit (its ``gswin.py`` read
+from git, the same weights) as the reference row, once as it ran then (glibc's
+default malloc) and once with freed memory kept
+(:func:`~rsretrieval.utils.cpu_memory.keep_freed_cpu_memory`, which today's
+paths use, as the ``index`` command does).
+
+Every path runs in its own worker process, because the malloc setting is
+process-wide; the workers encode one batch each in turn, so that a drift of
+the machine's speed hits them alike, and only one works at a time. Reports
+images/s (median over ``--iters`` batches after one warm-up batch), the
+compile time (the first compiled call, with a fresh inductor cache unless
+``--cache-dir``), and the smallest cosine against the reference embeddings of
+the same precision. ``--avx2`` runs it again, eager paths only, with
+``ATEN_CPU_CAPABILITY=avx2`` (ATen's AVX2 kernels only). ``--blocks`` adds the
+block-level comparison, timed in turn: Gswin's third stage (3 blocks, with and
+without its global-window generator, 384 channels, 16x16) against timm Swin-T's
+(6 blocks, same width and map), eager and compiled, freed memory kept for both. Run it under
+``flock /tmp/bench.lock``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -36,8 +45,10 @@ from torch import nn
 from torch._inductor import config as inductor_config
 
 from rsretrieval.apis.fast_encoding import build_image_encoder, cpu_flags, native_bf16
+from rsretrieval.models.backbones.gswin import window_partition, window_reverse
 from rsretrieval.registry import BACKBONES
 from rsretrieval.utils import register_all_modules
+from rsretrieval.utils.cpu_memory import keep_freed_cpu_memory
 
 
 class Head(nn.Module):
@@ -52,22 +63,17 @@ class Head(nn.Module):
         return F.normalize(self.proj(self.backbone(images)[:, 0]), dim=-1)
 
 
-def _timed(fn, x: torch.Tensor, iters: int) -> float:
-    """Median seconds of ``fn(x)`` after one warm-up call."""
-    return _timed_in_turn([fn], x, iters)[0]
-
-
 def _timed_in_turn(fns: list, x: torch.Tensor, iters: int) -> list[float]:
     """Median seconds of each ``fn(x)``, the functions called in turn, after one warm-up call each."""
     for fn in fns:
         fn(x)
-    times = [[] for _ in fns]
+    spent = [[] for _ in fns]
     for _ in range(iters):
-        for fn, spent in zip(fns, times):
+        for fn, times in zip(fns, spent):
             start = time.perf_counter()
             fn(x)
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
+            times.append(time.perf_counter() - start)
+    return [statistics.median(times) for times in spent]
 
 
 def _build(kind: str) -> Head:
@@ -95,73 +101,193 @@ def gswin_at(rev: str) -> type[nn.Module]:
     return module.Gswin
 
 
-def gswin_rows(args: argparse.Namespace, x: torch.Tensor) -> list[dict]:
-    """Gswin: the baseline revision (eager), today's eager path and today's compiled one, per precision."""
-    gswin = _build('Gswin')
-    baseline = None
+@dataclass(frozen=True)
+class EncoderPath:
+    """One way of encoding, run in its own worker process.
+
+    Attributes:
+        name: Its row label.
+        model: ``'Gswin'`` or ``'Swin'``.
+        precision: ``'fp32'`` or ``'bf16'``.
+        rev: Git revision of ``gswin.py`` to use (None: today's).
+        fast: The compiled path.
+        keep_memory: :func:`~rsretrieval.utils.cpu_memory.keep_freed_cpu_memory`, as ``index`` does.
+    """
+
+    name: str
+    model: str
+    precision: str
+    rev: str | None = None
+    fast: bool = False
+    keep_memory: bool = True
+
+    def argv(self) -> list[str]:
+        return [
+            *('--worker', self.model, self.precision, self.rev or '-'),
+            *(['--worker-fast'] if self.fast else []),
+            *(['--worker-keep-memory'] if self.keep_memory else []),
+        ]
+
+
+def encoder_paths(args: argparse.Namespace, precision: str) -> list[EncoderPath]:
+    """The rows of one precision: the baseline revision as it ran, then with memory kept, then today's."""
+    paths = []
     if args.baseline_rev:
-        baseline = Head(gswin_at(args.baseline_rev)()).eval()
-        baseline.load_state_dict(gswin.state_dict())
-    rows = []
-    for precision in ('fp32', 'bf16'):
-        paths = {}
-        if baseline is not None:
-            paths[f'eager at {args.baseline_rev}'] = build_image_encoder(baseline, precision, fast=False)
-        paths['today (eager)'] = build_image_encoder(gswin, precision, fast=False)
-        ref = next(iter(paths.values()))(x).float()
-        extra = {name: {} for name in paths}
-        if not args.eager_only:
-            fast = build_image_encoder(gswin, precision, fast=True)
+        rev = args.baseline_rev
+        paths.append(EncoderPath(f'eager at {rev}', 'Gswin', precision, rev, keep_memory=False))
+        paths.append(EncoderPath(f'eager at {rev}, freed memory kept', 'Gswin', precision, rev))
+    paths.append(EncoderPath('today (eager)', 'Gswin', precision))
+    if not args.eager_only:
+        paths.append(EncoderPath('today (compiled)', 'Gswin', precision, fast=True))
+    paths.append(EncoderPath('eager', 'Swin', precision))
+    return paths
+
+
+class Worker:
+    """A process that holds one encoder and encodes one batch, timed, whenever asked."""
+
+    def __init__(self, path: EncoderPath, args: argparse.Namespace) -> None:
+        self.path = path
+        argv = [sys.executable, __file__, *path.argv(), '--batch-size', str(args.batch_size)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ready = json.loads(self._ask(None))  # compile_s, compiled
+
+    def _ask(self, command: str | None) -> str:
+        if command is not None:
+            self.proc.stdin.write(command + '\n')
+            self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f'the worker of {self.path.name} ({self.path.precision}) ended: see its output above')
+        return line
+
+    def time_batch(self) -> float:
+        return float(self._ask('run'))
+
+    def embeddings(self, folder: str) -> torch.Tensor:
+        file = os.path.join(folder, f'{os.getpid()}-{self.proc.pid}.pt')
+        self._ask(f'save {file}')
+        return torch.load(file, weights_only=True)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def serve_worker(args: argparse.Namespace) -> None:
+    """The worker side: build the encoder, warm it up, then answer ``run`` and ``save FILE`` lines."""
+    model, precision, rev = args.worker
+    if args.worker_keep_memory:
+        keep_freed_cpu_memory()
+    register_all_modules()
+    head = _build(model)
+    if rev != '-':
+        baseline = Head(gswin_at(rev)()).eval()
+        baseline.load_state_dict(head.state_dict())
+        head = baseline
+    encoder = build_image_encoder(head, precision, fast=args.worker_fast)
+    x = _batch(args.batch_size)
+    start = time.perf_counter()
+    encoder(x)  # warm-up; the compiled path compiles here
+    print(json.dumps(dict(compile_s=time.perf_counter() - start, compiled=encoder.compiled)), flush=True)
+    for line in sys.stdin:
+        command, _, file = line.strip().partition(' ')
+        if command == 'run':
             start = time.perf_counter()
-            fast(x)
-            extra['fast (compiled)'] = dict(compile_s=time.perf_counter() - start, compiled=fast.compiled)
-            paths['fast (compiled)'] = fast
-        for name, encoder in paths.items():
-            extra[name]['cos'] = F.cosine_similarity(encoder(x).float(), ref).min().item()
-        seconds = _timed_in_turn(list(paths.values()), x, args.iters)
-        for (name, _), s in zip(paths.items(), seconds):
-            rows.append(dict(model='Gswin', path=name, precision=precision, s=s, **extra[name]))
-        print(f'# done: Gswin {precision}', file=sys.stderr, flush=True)
-    return rows
+            encoder(x)
+            print(time.perf_counter() - start, flush=True)
+        elif command == 'save':
+            torch.save(encoder(x).float(), file)
+            print('saved', flush=True)
+
+
+def _batch(batch_size: int) -> torch.Tensor:
+    return torch.randn(batch_size, 3, 256, 256, generator=torch.Generator().manual_seed(1))
 
 
 def encoder_rows(args: argparse.Namespace) -> list[dict]:
-    x = torch.randn(args.batch_size, 3, 256, 256, generator=torch.Generator().manual_seed(1))
-    rows = gswin_rows(args, x)
-    swin = _build('Swin')
-    for precision in ('fp32', 'bf16'):
-        eager = build_image_encoder(swin, precision, fast=False)
-        rows.append(dict(model='Swin-T (timm)', path='eager', precision=precision, s=_timed(eager, x, args.iters)))
+    """Every path of a precision in its own worker, timed batch by batch in turn."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix='encode-speed-') as folder:
+        for precision in ('fp32', 'bf16'):
+            workers = [Worker(path, args) for path in encoder_paths(args, precision)]
+            try:
+                ref = workers[0].embeddings(folder)
+                seconds = [[] for _ in workers]
+                for _ in range(args.iters):
+                    for worker, spent in zip(workers, seconds):
+                        spent.append(worker.time_batch())
+                for worker, spent in zip(workers, seconds):
+                    row = dict(model=worker.path.model, path=worker.path.name, precision=precision)
+                    row.update(s=statistics.median(spent), **worker.ready)
+                    if worker.path.model == 'Gswin':
+                        row['cos'] = F.cosine_similarity(worker.embeddings(folder), ref).min().item()
+                    rows.append(row)
+            finally:
+                for worker in workers:
+                    worker.close()
+            print(f'# done: {precision}', file=sys.stderr, flush=True)
     for row in rows:
         row['img_s'] = args.batch_size / row['s']
     return rows
 
 
+class GswinBlocks(nn.Module):
+    """The blocks of a Gswin stage alone, with a global window made beforehand: (B, H, W, C) -> same."""
+
+    def __init__(self, stage: nn.Module, global_window: torch.Tensor) -> None:
+        super().__init__()
+        self.stage, self.global_window = stage, global_window
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        shifted = self.stage.shifted_windows(H, W, x.device)
+        windows = window_partition(x, self.stage.window_size)
+        for block in self.stage.blocks:
+            windows = block(windows, self.global_window, shifted)
+        return window_reverse(windows, self.stage.window_size, H, W)
+
+
+def _eager_and_compiled(module: nn.Module, precision: str) -> tuple:
+    autocast = torch.autocast('cpu', dtype=torch.bfloat16, enabled=precision == 'bf16')
+
+    def eager(t):
+        with torch.no_grad(), autocast:
+            return module(t)
+
+    compiled = torch.compile(eager, dynamic=False)
+
+    def compiled_fn(t):
+        with inductor_config.patch(freezing=True):
+            return compiled(t)
+
+    return eager, compiled_fn
+
+
 def block_rows(args: argparse.Namespace) -> list[dict]:
-    """One stage's blocks at 384 channels, 16x16: Gswin (3 blocks) vs timm Swin-T (6 blocks)."""
+    """One stage at 384 channels, 16x16: Gswin's 3 blocks (with and without its GWG) vs timm Swin-T's 6 blocks.
+
+    The three are timed in turn, eager first, then compiled.
+    """
     gswin_stage = _build('Gswin').backbone.stages[2].eval()
     gswin_stage.downsample = None  # the blocks and their global window only
     swin_stage = _build('Swin').backbone.model.layers[2].blocks.eval()
     x = torch.randn(args.batch_size, 16, 16, 384, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        global_window = gswin_stage.gwg(x)
+    modules = {
+        'Gswin stage 3 (GWG + 3 blocks)': gswin_stage,
+        'Gswin stage 3 (3 blocks)': GswinBlocks(gswin_stage, global_window),
+        'Swin-T stage 3 (6 blocks)': swin_stage,
+    }
     rows = []
-    for name, module in (('Gswin stage 3 (3 blocks + GWG)', gswin_stage), ('Swin-T stage 3 (6 blocks)', swin_stage)):
-        for precision in ('fp32', 'bf16'):
-            autocast = torch.autocast('cpu', dtype=torch.bfloat16, enabled=precision == 'bf16')
-
-            def eager(t, module=module, autocast=autocast):
-                with torch.no_grad(), autocast:
-                    return module(t)
-
-            compiled = torch.compile(eager, dynamic=False)
-
-            def compiled_fn(t, compiled=compiled):
-                with inductor_config.patch(freezing=True):
-                    return compiled(t)
-
-            row = dict(model=name, precision=precision, eager_ms=_timed(eager, x, args.iters) * 1e3)
-            row['compiled_ms'] = _timed(compiled_fn, x, args.iters) * 1e3
-            rows.append(row)
-            print(f'# done: {name} {precision}', file=sys.stderr, flush=True)
+    for precision in ('fp32', 'bf16'):
+        fns = {name: _eager_and_compiled(module, precision) for name, module in modules.items()}
+        eager_s = _timed_in_turn([eager for eager, _ in fns.values()], x, args.iters)
+        compiled_s = _timed_in_turn([compiled for _, compiled in fns.values()], x, args.iters)
+        for name, e, c in zip(fns, eager_s, compiled_s):
+            rows.append(dict(model=name, precision=precision, eager_ms=e * 1e3, compiled_ms=c * 1e3))
+        print(f'# done: stage 3 blocks {precision}', file=sys.stderr, flush=True)
     return rows
 
 
@@ -186,7 +312,13 @@ def main() -> None:
     parser.add_argument('--avx2', action='store_true', help='also run with ATEN_CPU_CAPABILITY=avx2')
     parser.add_argument('--blocks', action='store_true', help='also compare the blocks of one stage with Swin-T')
     parser.add_argument('--cache-dir', help='inductor cache (default: a fresh one, so the compile time is cold)')
+    parser.add_argument('--worker', nargs=3, metavar=('MODEL', 'PRECISION', 'REV'), help=argparse.SUPPRESS)
+    parser.add_argument('--worker-fast', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--worker-keep-memory', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        serve_worker(args)
+        return
     with tempfile.TemporaryDirectory(prefix='inductor-') as fresh:
         os.environ['TORCHINDUCTOR_CACHE_DIR'] = args.cache_dir or fresh
         register_all_modules()
@@ -198,11 +330,13 @@ def main() -> None:
         for r in rows:
             base = next(b for b in rows if b['model'] == r['model'] and b['precision'] == r['precision'])
             ratio = f'{r["img_s"] / base["img_s"]:.2f}x' if r['model'] == 'Gswin' else '-'
-            compile_s = f'{r["compile_s"]:.0f}' if 'compile_s' in r else '-'
+            compile_s = f'{r["compile_s"]:.0f}' if 'compiled' in r['path'] else '-'
             cos = f'{r["cos"]:.5f}' if 'cos' in r else '-'
-            path = r['path'] + ('' if r.get('compiled', True) else ' (compile failed: eager)')
-            print(f'| {r["model"]} | {path} | {r["precision"]} | {r["img_s"]:.1f} | {ratio} | {compile_s} | {cos} |')
+            path = r['path'] + ('' if r['compiled'] or 'compiled' not in r['path'] else ' (compile failed: eager)')
+            model = 'Swin-T (timm)' if r['model'] == 'Swin' else r['model']
+            print(f'| {model} | {path} | {r["precision"]} | {r["img_s"]:.1f} | {ratio} | {compile_s} | {cos} |')
         if args.blocks:
+            keep_freed_cpu_memory()  # both stages alike, as in the index command
             print(f'\n| blocks at 384 channels, 16x16, batch {args.batch_size} | precision | eager ms | compiled ms |')
             print('|---|---|---|---|')
             for r in block_rows(args):

@@ -14,7 +14,8 @@ runs the model eagerly.
 say (``1`` turns it on); ``fast='auto'`` uses it only in bf16 on CPUs for runs of
 at least :data:`AUTO_MIN_IMAGES` images: measured on a 2-core AMD EPYC (Zen 4),
 the compiled encoder was faster in bf16 only by enough to pay for its compile
-time over thousands of images, and in fp32 faster in one run, slower in another.
+time over thousands of images, and in fp32 slower than the eager model in the
+latest run (faster in an earlier one).
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from torch import nn
 FAST_ENCODING_ENV = 'RSRETRIEVAL_FAST_ENCODING'
 
 #: ``fast='auto'`` compiles bf16 encoders for runs of at least this many images. Measured on a
-#: 2-core AMD EPYC (Zen 4) with paper-size Gswin (benchmarks/encode_speed.py): 70 to 110 s to
-#: compile, then 13.8 instead of 11.7 (11.6 instead of 9.5 in a run under load) images/s, so the
-#: compile time is paid back after 5,000 to 6,000 images.
-AUTO_MIN_IMAGES = 6000
+#: 2-core AMD EPYC (Zen 4) with paper-size Gswin (benchmarks/encode_speed.py, freed memory kept
+#: as ``index`` does): 79 s to compile, then 18.1 instead of 15.2 images/s, so the compile time
+#: is paid back after about 7,500 images.
+AUTO_MIN_IMAGES = 8000
 
 PRECISIONS = ('fp32', 'bf16', 'auto')
 

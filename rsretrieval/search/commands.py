@@ -17,6 +17,7 @@ from typing import TextIO, TypeVar
 import torch
 
 from rsretrieval.engine.stop_signals import StopRequested, stop_on_signals
+from rsretrieval.utils.cpu_memory import keep_freed_cpu_memory
 from rsretrieval.utils.progress import Progress as BaseProgress
 from rsretrieval.weights.hashing import file_sha256
 
@@ -370,6 +371,8 @@ def _index(args: argparse.Namespace, writer: _ShardWriter, group: RankGroup) -> 
         unreadable += _concat(group.gather(mine))
         raise _unreadable_failure(group, root, sorted(unreadable), 'nothing was encoded')
 
+    if torch.device(device).type == 'cpu':
+        keep_freed_cpu_memory()  # the batches reuse the pages of the one before
     model, info = _agreed(group, lambda: _load_model(args, device))
     index, part = _agreed(group, lambda: _open_index(folder, root, _embedding_width(model), info, group, parted))
     writer.index = part if part is not None else index

@@ -26,6 +26,7 @@ __all__, __getattr__ = lazy_exports(
         'quiet_logging': ('quiet_logs', 'quiet_runner'),
         'tensorboard': ('add_tensorboard',),
         'pin_memory': ('pin_memory_where_useful',),
+        'cpu_memory': ('keep_freed_cpu_memory',),
         'precision': ('PrecisionChoice', 'cpu_bf16_support', 'log_precision', 'resolve_precision'),
         'setup_env': ('register_all_modules',),
     },

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from rsretrieval.models.backbones import gswin as gswin_module
 from rsretrieval.models.backbones.gswin import (
     Gswin,
     ShiftedWindows,
@@ -227,6 +228,36 @@ def test_bf16_autocast_forward():
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         out = model(torch.randn(1, 3, 256, 256))
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_bf16_inference_on_cpu_attends_by_matmul_and_matches_fp32(monkeypatch):
+    calls = []
+    sdpa = gswin_module.F.scaled_dot_product_attention
+    monkeypatch.setattr(
+        gswin_module.F, 'scaled_dot_product_attention', lambda *a, **k: calls.append(1) or sdpa(*a, **k)
+    )
+    model = _build(dict(TINY_GSWIN, embed_dim=32, num_heads=(2, 2, 4, 4)))
+    x = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = model(x)[:, 0]
+        assert calls, 'fp32 keeps SDPA'
+        calls.clear()
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = model(x)[:, 0].float()
+    assert not calls, 'bf16 inference on a CPU attends by two matmuls'
+    assert torch.nn.functional.cosine_similarity(out, ref).min() > 0.999
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        model(x)  # with autograd: SDPA
+    assert calls
+
+
+def test_matmul_attention_equals_sdpa_in_fp32():
+    q, k, v = torch.randn(3, 2, 6, 64, 8, generator=torch.Generator().manual_seed(0)).unbind(0)
+    bias = torch.randn(1, 6, 64, 64)
+    out, attn = gswin_module._attend(q, k, v, bias, keep=True)
+    sdpa, none = gswin_module._attend(q, k, v, bias, keep=False)
+    assert none is None and attn.shape == (2, 6, 64, 64)
+    torch.testing.assert_close(out, sdpa, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -214,3 +214,13 @@ def test_empty_query_is_refused(tmp_path, capsys, queries):
     message = capsys.readouterr().err.strip()
     assert len(message.splitlines()) == 1 and 'is empty: give a text to search for' in message
     assert ('query 2 of 2' if len(queries) == 2 else 'the query') in message
+
+
+# --------------------------------------------------------------------- memory
+def test_index_on_a_cpu_keeps_freed_memory_for_the_next_batch(tmp_path, archive, tiny_demo_checkpoint, monkeypatch):
+    import rsretrieval.search.commands as commands
+
+    calls = []
+    monkeypatch.setattr(commands, 'keep_freed_cpu_memory', lambda: calls.append(1) or True)
+    _index(tiny_demo_checkpoint, archive, tmp_path / 'index')
+    assert calls == [1]

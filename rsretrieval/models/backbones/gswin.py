@@ -159,14 +159,27 @@ class RelativePositionBias(nn.Module):
         return self.table[self.index.view(-1)].view(N, N, -1).permute(2, 0, 1)  # (h, N, N)
 
 
+def _matmul_attention_is_faster(q: torch.Tensor) -> bool:
+    """Whether two batched matmuls beat SDPA for these 64-token windows.
+
+    On CPUs in bf16 without autograd they do: PyTorch's flash kernel pays a
+    fixed cost per (window, head) that dominates at 64 tokens. Measured on a
+    2-core AMD EPYC (Zen 4), batch 32 at 256 px: the first stage's attention
+    about 2x faster, the encoder 1.1-1.35x over three runs; embeddings 0.99997
+    cosine to fp32 either way.
+    The scores are then rounded to bf16, as in any bf16 matmul. fp32 (SDPA is
+    faster there) and GPUs (flash kernels) keep SDPA.
+    """
+    return q.device.type == 'cpu' and q.dtype == torch.bfloat16 and not torch.is_grad_enabled()
+
+
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, keep: bool):
-    """SDPA with an additive bias; with ``keep`` also return the attention weights."""
+    """Attention with an additive bias; with ``keep`` also return the attention weights."""
     bias = bias.to(q.dtype)
-    if not keep:
+    if not (keep or _matmul_attention_is_faster(q)):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias), None
-    attn = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5 + bias
-    attn = attn.softmax(dim=-1)
-    return attn @ v, attn
+    attn = (q @ k.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5).add_(bias).softmax(dim=-1)
+    return attn @ v, (attn if keep else None)
 
 
 class WindowAttention(nn.Module):
