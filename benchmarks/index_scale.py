@@ -25,13 +25,19 @@ anonymous, i.e. the index itself, and file-backed, i.e. shard pages mapped for
 re-scoring) and answers ``--queries`` queries one at a time through
 ``ArchiveIndex.search``, without exact re-scoring and with the recorded depth and twice it, at the recorded
 ``nprobe`` and at half and twice it: p50/p95 latency and recall@10 against
-exact search. Prints a markdown table.
+exact search. Prints a markdown table. ``--cold-queries N`` adds a phase that
+evicts the shards from the page cache (and from the process) before each of N
+queries at the recorded ``nprobe`` (per ``--reranks`` depth, else the recorded
+one), once per ``--read-threads`` value (the threads
+that read the re-scored rows): the latency of an index whose shards are on disk.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import mmap
+import os
 import shutil
 import subprocess
 import sys
@@ -225,7 +231,60 @@ def search(folder: Path, args: argparse.Namespace) -> dict:
     )
 
 
-PHASES = dict(truth=ground_truth, build=build, search=search)
+def evict_shards(index) -> None:
+    """Drop the shards' pages from this process and from the page cache: the next reads go to the disk."""
+    for array in index.vectors().arrays:
+        array._mmap.madvise(mmap.MADV_DONTNEED)  # unmapped pages can leave the page cache
+    for shard in sorted(Path(index.folder).glob('shard_*.npy')):
+        fd = os.open(shard, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def cold_search(folder: Path, args: argparse.Namespace) -> dict:
+    """Latency with the shards out of the page cache before every query, then warm, at the recorded ``nprobe``.
+
+    Per re-scored depth (``--reranks``, else the recorded one) and ``--read-threads``
+    value (the threads that read the re-scored rows).
+    """
+    import faiss
+
+    from rsretrieval.search import ArchiveIndex, compressed_index
+
+    faiss.omp_set_num_threads(args.threads)
+    index = ArchiveIndex(folder)
+    index.prepare('faiss')
+    q = queries(args)[: args.cold_queries]
+    nprobe = index.ann_info['nprobe']
+    rows = []
+    for rerank in args.reranks or (index.ann_info['rerank'],):
+        for threads in args.read_threads:
+            compressed_index.READ_THREADS = threads
+            index.vectors()._readers = None  # a pool of this size
+            for cache in ('cold', 'warm'):
+                index.search(q, 10, 'faiss', nprobe=nprobe, rerank=rerank)  # pool, faiss and (warm) pages ready
+                times = []
+                for i in range(len(q)):
+                    if cache == 'cold':
+                        evict_shards(index)
+                    start = time.perf_counter()
+                    index.search(q[i : i + 1], 10, 'faiss', nprobe=nprobe, rerank=rerank)
+                    times.append(time.perf_counter() - start)
+                rows.append(
+                    dict(
+                        rerank=rerank,
+                        read_threads=threads,
+                        cache=cache,
+                        p50_ms=1e3 * float(np.percentile(times, 50)),
+                        p95_ms=1e3 * float(np.percentile(times, 95)),
+                    )
+                )
+    return dict(rows=rows, nprobe=nprobe)
+
+
+PHASES = dict(truth=ground_truth, build=build, search=search, cold=cold_search)
 
 
 def run_phase(phase: str, folder: Path, args: argparse.Namespace) -> dict:
@@ -250,6 +309,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=2, help='faiss OpenMP threads')
     parser.add_argument('--nprobes', type=int, nargs='+', help='lists scanned (default: the recorded, half, twice)')
     parser.add_argument('--reranks', type=int, nargs='+', help='re-scored depths (default: 0, the recorded, twice)')
+    parser.add_argument(
+        '--cold-queries', type=int, default=0, help='also time this many queries with the shards evicted before each'
+    )
+    parser.add_argument('--read-threads', type=int, nargs='+', default=[1, 16], help='re-scoring read threads (cold)')
     parser.add_argument('--work-dir', default='/tmp/index_scale')
     parser.add_argument('--keep', action='store_true', help='keep the shards and indexes')
     parser.add_argument('--phase', choices=list(PHASES), help=argparse.SUPPRESS)
@@ -257,8 +320,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.forward = [
         f'--{name}={getattr(args, name.replace("-", "_"))}'
-        for name in ('dim', 'queries', 'centres', 'noise', 'decay', 'seed', 'shard-size', 'threads')
+        for name in ('dim', 'queries', 'centres', 'noise', 'decay', 'seed', 'shard-size', 'threads', 'cold-queries')
     ]
+    args.forward += ['--read-threads', *map(str, args.read_threads)]
     for name in ('nprobes', 'reranks'):
         if getattr(args, name):
             args.forward += [f'--{name}', *map(str, getattr(args, name))]
@@ -306,6 +370,9 @@ def main(argv=None) -> None:
             searched = run_phase('search', folder, args)
             print(f'{size:,}: searched {json.dumps(searched)}', flush=True)
             results.append(dict(images=size, build=built, search=searched))
+            if args.cold_queries:
+                results[-1]['cold'] = run_phase('cold', folder, args)
+                print(f'{size:,}: searched cold {json.dumps(results[-1]["cold"])}', flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -315,6 +382,18 @@ def main(argv=None) -> None:
         f'\n{args.dim}-d, {generator}; {args.queries} queries one at a time; {args.threads} faiss threads; load {load}'
     )
     print(table(results))
+    cold = [r for r in results if 'cold' in r]
+    if cold:
+        print(f'\n{args.cold_queries} queries, cold: the shards evicted from the page cache before each one:\n')
+        print('| images | nprobe | rerank | read threads | page cache | p50 (ms) | p95 (ms) |')
+        print('|---|---|---|---|---|---|---|')
+        for r in cold:
+            c = r['cold']
+            for row in c['rows']:
+                print(
+                    f'| {r["images"]:,} | {c["nprobe"]} | {row["rerank"]} | {row["read_threads"]} | {row["cache"]} '
+                    f'| {row["p50_ms"]:.1f} | {row["p95_ms"]:.1f} |'
+                )
 
 
 if __name__ == '__main__':

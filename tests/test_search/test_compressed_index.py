@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rsretrieval.search import ArchiveIndex
+from rsretrieval.search import ArchiveIndex, compressed_index
 from rsretrieval.search import server as search_server
 from rsretrieval.search.choices import ANN_AUTO_THRESHOLD, IVFPQ_AUTO_THRESHOLD, ann_kind
 from rsretrieval.search.compressed_index import (
@@ -178,6 +179,46 @@ def test_shard_vectors_read_rows_across_shards_in_any_order():
     np.testing.assert_array_equal(vectors.take(ids), whole[ids])
     np.testing.assert_array_equal(vectors.sample(100), whole)
     assert len(np.unique(vectors.sample(5, seed=1), axis=0)) == 5
+
+
+class _ReadRecorder(np.ndarray):
+    """An array that records which threads read rows from it."""
+
+    threads: set
+
+    def __getitem__(self, index):
+        self.threads.add(threading.current_thread().name)
+        return super().__getitem__(index)
+
+
+def _recorded_shards():
+    arrays = [clustered(n, seed=i) for i, n in enumerate((3000, 1000, 2500))]
+    threads = set()
+    readers = []
+    for a in arrays:
+        readers.append(a.view(_ReadRecorder))
+        readers[-1].threads = threads
+    return ShardVectors(readers), np.concatenate(arrays), threads
+
+
+def test_rows_slow_to_read_are_read_by_several_threads_with_the_same_result(monkeypatch):
+    monkeypatch.setattr(compressed_index, 'DISK_READ_SECONDS', 0.0)  # every read counts as a disk read
+    vectors, whole, threads = _recorded_shards()
+    ids = np.random.default_rng(0).choice(len(whole), 300, replace=False)
+    np.testing.assert_array_equal(vectors.take(ids), whole[ids])
+    assert len({t for t in threads if t.startswith('shard-reader')}) > 1
+    threads.clear()
+    np.testing.assert_array_equal(vectors.take(ids[:10]), whole[ids[:10]])
+    assert threads == {threading.current_thread().name}, 'a few rows are read where they are asked for'
+
+
+def test_rows_from_the_page_cache_are_read_in_the_calling_thread(monkeypatch):
+    monkeypatch.setattr(compressed_index, 'DISK_READ_SECONDS', 1.0)
+    vectors, whole, threads = _recorded_shards()
+    ids = np.random.default_rng(0).choice(len(whole), 300, replace=False)
+    np.testing.assert_array_equal(vectors.take(ids), whole[ids])
+    assert threads == {threading.current_thread().name}
+    assert len(vectors.take(np.array([], np.int64))) == 0
 
 
 def test_ann_auto_picks_exact_then_hnsw_then_ivfpq_by_size():
