@@ -45,7 +45,6 @@ from torch import nn
 from torch._inductor import config as inductor_config
 
 from rsretrieval.apis.fast_encoding import build_image_encoder, cpu_flags, native_bf16
-from rsretrieval.models.backbones.gswin import window_partition, window_reverse
 from rsretrieval.registry import BACKBONES
 from rsretrieval.utils import register_all_modules
 from rsretrieval.utils.cpu_memory import keep_freed_cpu_memory
@@ -218,9 +217,10 @@ def encoder_rows(args: argparse.Namespace) -> list[dict]:
                     for worker, spent in zip(workers, seconds):
                         spent.append(worker.time_batch())
                 for worker, spent in zip(workers, seconds):
-                    row = dict(model=worker.path.model, path=worker.path.name, precision=precision)
+                    path = worker.path
+                    row = dict(model=path.model, path=path.name, precision=precision, fast=path.fast)
                     row.update(s=statistics.median(spent), **worker.ready)
-                    if worker.path.model == 'Gswin':
+                    if path.model == 'Gswin':
                         row['cos'] = F.cosine_similarity(worker.embeddings(folder), ref).min().item()
                     rows.append(row)
             finally:
@@ -240,12 +240,7 @@ class GswinBlocks(nn.Module):
         self.stage, self.global_window = stage, global_window
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, C = x.shape
-        shifted = self.stage.shifted_windows(H, W, x.device)
-        windows = window_partition(x, self.stage.window_size)
-        for block in self.stage.blocks:
-            windows = block(windows, self.global_window, shifted)
-        return window_reverse(windows, self.stage.window_size, H, W)
+        return self.stage.run_blocks(x, self.global_window)
 
 
 def _eager_and_compiled(module: nn.Module, precision: str) -> tuple:
@@ -330,9 +325,9 @@ def main() -> None:
         for r in rows:
             base = next(b for b in rows if b['model'] == r['model'] and b['precision'] == r['precision'])
             ratio = f'{r["img_s"] / base["img_s"]:.2f}x' if r['model'] == 'Gswin' else '-'
-            compile_s = f'{r["compile_s"]:.0f}' if 'compiled' in r['path'] else '-'
+            compile_s = f'{r["compile_s"]:.0f}' if r['fast'] else '-'
             cos = f'{r["cos"]:.5f}' if 'cos' in r else '-'
-            path = r['path'] + ('' if r['compiled'] or 'compiled' not in r['path'] else ' (compile failed: eager)')
+            path = r['path'] + (' (compile failed: eager)' if r['fast'] and not r['compiled'] else '')
             model = 'Swin-T (timm)' if r['model'] == 'Swin' else r['model']
             print(f'| {model} | {path} | {r["precision"]} | {r["img_s"]:.1f} | {ratio} | {compile_s} | {cos} |')
         if args.blocks:

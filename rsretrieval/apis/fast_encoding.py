@@ -31,6 +31,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from rsretrieval.utils.env_switches import env_switch
+
 #: Environment variable that forces the fast path off (``0``) or on (``1``).
 FAST_ENCODING_ENV = 'RSRETRIEVAL_FAST_ENCODING'
 
@@ -109,11 +111,9 @@ def use_fast_path(
     Raises:
         ValueError: ``fast`` or the environment variable has another value.
     """
-    env = os.environ.get(FAST_ENCODING_ENV, '').strip()
-    if env:
-        if env not in ('0', '1'):
-            raise ValueError(f'{FAST_ENCODING_ENV} must be 0 or 1, got {env!r}')
-        return env == '1'
+    forced = env_switch(FAST_ENCODING_ENV)
+    if forced is not None:
+        return forced
     if fast not in (True, False, 'auto'):
         raise ValueError(f"fast must be True, False or 'auto', got {fast!r}")
     if fast != 'auto':

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ctypes
-import os
 import platform
+
+from .env_switches import env_switch
 
 #: Environment variable that turns :func:`keep_freed_cpu_memory` off (``0``).
 KEEP_FREED_MEMORY_ENV = 'RSRETRIEVAL_KEEP_FREED_MEMORY'
@@ -38,10 +39,7 @@ def keep_freed_cpu_memory() -> bool:
     Raises:
         ValueError: The environment variable is set to something other than 0 or 1.
     """
-    env = os.environ.get(KEEP_FREED_MEMORY_ENV, '').strip()
-    if env not in ('', '0', '1'):
-        raise ValueError(f'{KEEP_FREED_MEMORY_ENV} must be 0 or 1, got {env!r}')
-    if env == '0' or platform.libc_ver()[0] != 'glibc':
+    if env_switch(KEEP_FREED_MEMORY_ENV) is False or platform.libc_ver()[0] != 'glibc':
         return False
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int

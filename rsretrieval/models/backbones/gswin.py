@@ -484,15 +484,19 @@ class GswinStage(nn.Module):
             self._shifted[key] = ShiftedWindows.build(H, W, self.window_size, self.shift_size, device)
         return self._shifted[key]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, H, W, C) -> (B, H/2, W/2, 2C) or (B, H, W, C) for the last stage
-        B, H, W, C = x.shape
-        global_window = self.gwg(x) if self.gwg is not None else None  # (B, N, C), shared by the blocks
+    def run_blocks(self, x: torch.Tensor, global_window: torch.Tensor | None) -> torch.Tensor:
+        """The stage's blocks alone: (B, H, W, C) -> (B, H, W, C), with the global window given."""
+        _, H, W, _ = x.shape
         shifted = self.shifted_windows(H, W, x.device)
         windows = window_partition(x, self.window_size)  # (B, nW, N, C) for every block of the stage
         for block in self.blocks:
             windows = block(windows, global_window, shifted)
-        x = window_reverse(windows, self.window_size, H, W)
+        return window_reverse(windows, self.window_size, H, W)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, H, W, C) -> (B, H/2, W/2, 2C) or (B, H, W, C) for the last stage
+        global_window = self.gwg(x) if self.gwg is not None else None  # (B, N, C), shared by the blocks
+        x = self.run_blocks(x, global_window)
         return self.downsample(x) if self.downsample is not None else x
 
 
