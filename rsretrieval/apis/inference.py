@@ -149,6 +149,7 @@ def iter_image_embeddings(
     num_workers: int = 0,
     precision: str = 'fp32',
     fast: bool | str = 'auto',
+    run_images: int | None = None,
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
     """Embed image files in batches: yields ``(paths, (B, E) embeddings)``, fp32.
 
@@ -166,8 +167,11 @@ def iter_image_embeddings(
         fast: Compile the image encoder (:mod:`~rsretrieval.apis.fast_encoding`):
             True, False or ``'auto'`` (CPUs, long runs only). The environment
             variable ``RSRETRIEVAL_FAST_ENCODING=0`` turns it off whatever this says.
+        run_images: How many images the whole run encodes when ``paths`` is one
+            part of it (an index shard), for ``fast='auto'``; default ``len(paths)``.
     """
-    encoder = build_image_encoder(model, precision, fast, num_images=len(paths))
+    run_images = len(paths) if run_images is None else run_images
+    encoder = build_image_encoder(model, precision, fast, num_images=run_images)
     loader = DataLoader(
         _ImageFiles(paths, build_test_pipeline(model.cfg)),
         batch_size=batch_size,

@@ -167,12 +167,14 @@ def _embed(
     workers: int,
     failed: list[tuple[str, str]],
     precision: str = 'fp32',
+    run_images: int | None = None,
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
     """Embed ``paths`` (relative to ``root``) in batches: yields ``(paths, embeddings)``.
 
     A batch that cannot be loaded is checked image by image: its unreadable
     files are appended to ``failed`` with the reason, the others are embedded
-    again with the images after them.
+    again with the images after them. ``run_images`` is the size of the whole
+    run that ``paths`` belongs to (it decides whether the encoder is compiled).
     """
     from rsretrieval.apis import iter_image_embeddings
 
@@ -181,7 +183,7 @@ def _embed(
         n = 0
         try:
             for batch, emb in iter_image_embeddings(
-                model, [str(root / p) for p in pending], batch_size, workers, precision=precision
+                model, [str(root / p) for p in pending], batch_size, workers, precision=precision, run_images=run_images
             ):
                 yield pending[n : n + len(batch)], emb
                 n += len(batch)
@@ -438,8 +440,9 @@ def _encode(
     total = progress.total
     for s in range(0, len(paths), args.shard_size):
         shard = paths[s : s + args.shard_size]
+        # the whole run, not the shard, decides whether compiling the encoder pays off
         for batch, emb in _embed(
-            model, root, shard, args.batch_size, args.workers, failed, getattr(args, 'precision', 'fp32')
+            model, root, shard, args.batch_size, args.workers, failed, getattr(args, 'precision', 'fp32'), len(paths)
         ):
             writer.add(batch, emb)
             progress.total = total - len(failed)

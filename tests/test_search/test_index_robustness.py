@@ -224,3 +224,24 @@ def test_index_on_a_cpu_keeps_freed_memory_for_the_next_batch(tmp_path, archive,
     monkeypatch.setattr(commands, 'keep_freed_cpu_memory', lambda: calls.append(1) or True)
     _index(tiny_demo_checkpoint, archive, tmp_path / 'index')
     assert calls == [1]
+
+
+# --------------------------------------------------------------------- fast path
+def test_index_decides_on_compiling_by_the_whole_run_not_by_one_shard(
+    tmp_path, archive, tiny_demo_checkpoint, monkeypatch
+):
+    import rsretrieval.apis.inference as inference
+
+    asked = []
+    real = inference.build_image_encoder
+
+    def recording(model, precision='fp32', fast='auto', num_images=None):
+        asked.append(num_images)
+        return real(model, precision, False, num_images)
+
+    monkeypatch.setattr(inference, 'build_image_encoder', recording)
+    _index(tiny_demo_checkpoint, archive, tmp_path / 'index', '--shard-size', 4)
+    total = len(find_images(archive))
+    # one encoder per shard, each told the run's size: with shards of 4096 images, fast='auto'
+    # would otherwise never see a run long enough to compile for
+    assert len(asked) == -(-total // 4) and set(asked) == {total}
