@@ -26,12 +26,12 @@ import shutil
 import warnings
 import weakref
 from collections.abc import Callable
-from functools import lru_cache
 
 import torch
 from torch import nn
 
 from rsretrieval.utils.env_switches import env_switch
+from rsretrieval.utils.precision import cpu_bf16_support
 
 #: Environment variable that forces the fast path off (``0``) or on (``1``).
 FAST_ENCODING_ENV = 'RSRETRIEVAL_FAST_ENCODING'
@@ -47,26 +47,19 @@ PRECISIONS = ('fp32', 'bf16', 'auto')
 Encoded = torch.Tensor | dict[str, torch.Tensor]
 
 
-@lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as Linux reports them (``/proc/cpuinfo``); empty elsewhere."""
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            for line in f:
-                if line.startswith('flags'):
-                    return frozenset(line.split(':', 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 matrix products in hardware (AVX512-BF16 or AMX on CPUs)."""
+    """Whether ``device`` computes bf16 matrix products in hardware.
+
+    CPUs: :func:`rsretrieval.utils.precision.cpu_bf16_support`, the same decision
+    as training and testing make (AVX512-BF16 or AMX reported, and a bf16 matmul
+    measured no slower than emulation would allow; ``RSRETRIEVAL_CPU_BF16``
+    overrides it).
+    """
     if device.type == 'cuda':
         return torch.cuda.is_bf16_supported()
     if device.type != 'cpu':
         return False
-    return bool({'avx512_bf16', 'amx_bf16'} & cpu_flags())
+    return cpu_bf16_support()[0]
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -166,12 +166,18 @@ def test_compiled_encoder_reused_for_the_next_run_until_the_weights_change(trace
 
 
 def test_auto_precision_is_bf16_only_where_the_cpu_has_it_natively(monkeypatch):
-    monkeypatch.setattr(fast_encoding, 'cpu_flags', lambda: frozenset({'avx2', 'avx512f', 'avx512_bf16'}))
+    # the CPU's answer is rsretrieval.utils.precision's (flags and a measured matmul: tests/test_utils)
+    monkeypatch.setattr(fast_encoding, 'cpu_bf16_support', lambda: (True, 'native'))
     assert resolve_precision('auto', CPU) == 'bf16'
-    monkeypatch.setattr(fast_encoding, 'cpu_flags', lambda: frozenset({'avx2', 'amx_bf16'}))
-    assert resolve_precision('auto', CPU) == 'bf16'
-    monkeypatch.setattr(fast_encoding, 'cpu_flags', lambda: frozenset({'avx2', 'avx512f'}))
+    monkeypatch.setattr(fast_encoding, 'cpu_bf16_support', lambda: (False, 'emulated'))
     assert resolve_precision('auto', CPU) == 'fp32'
     assert resolve_precision('bf16', CPU) == 'bf16' and resolve_precision('fp32', CPU) == 'fp32'
     with pytest.raises(ValueError, match='precision must be one of'):
         resolve_precision('fp16', CPU)
+
+
+def test_auto_precision_agrees_with_the_training_decision_on_this_cpu():
+    from rsretrieval.utils.precision import resolve_precision as training_precision
+
+    expected = 'bf16' if training_precision('auto', CPU).dtype == torch.bfloat16 else 'fp32'
+    assert resolve_precision('auto', CPU) == expected
