@@ -1,11 +1,15 @@
 """Image encoding speed on CPUs: an earlier Gswin, today's eager path and the compiled one, fp32 and bf16.
 
 python benchmarks/encode_speed.py [--baseline-rev REV] [--batch-size 32] [--iters 5] [--eager-only] [--avx2] [--blocks]
+    [--processes N]
 
 Paper-size Gswin (256 px, random weights, seeded) behind a CMPAGL-like head
 (global token -> linear 768 -> 256 -> L2 norm), encoded through
 :func:`rsretrieval.apis.fast_encoding.build_image_encoder` with ``fast=False``
 (the eager model) and ``fast=True`` (compiled), plus timm Swin-T (eager).
+``--processes N`` adds today's Gswin run as N processes at once (eager and
+compiled), each with its share of the threads and its own batch, as
+``tools/dist_index.sh N`` runs ``index``: images/s counts every process's batch.
 ``--baseline-rev`` adds the Gswin of an earlier commit (its ``gswin.py`` read
 from git, the same weights) as the reference row, once as it ran then (glibc's
 default malloc) and once with freed memory kept
@@ -14,7 +18,7 @@ paths use, as the ``index`` command does).
 
 Every path runs in its own worker process, because the malloc setting is
 process-wide; the workers encode one batch each in turn, so that a drift of
-the machine's speed hits them alike, and only one works at a time. Reports
+the machine's speed hits them alike, and only one path works at a time. Reports
 images/s (median over ``--iters`` batches after one warm-up batch), the
 compile time (the first compiled call, with a fresh inductor cache unless
 ``--cache-dir``), and the smallest cosine against the reference embeddings of
@@ -44,10 +48,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch._inductor import config as inductor_config
 
-from rsretrieval.apis.fast_encoding import build_image_encoder, cpu_flags, native_bf16
+from rsretrieval.apis.fast_encoding import build_image_encoder
 from rsretrieval.registry import BACKBONES
 from rsretrieval.utils import register_all_modules
 from rsretrieval.utils.cpu_memory import keep_freed_cpu_memory
+from rsretrieval.utils.precision import cpu_bf16_support
 
 
 class Head(nn.Module):
@@ -111,6 +116,8 @@ class EncoderPath:
         rev: Git revision of ``gswin.py`` to use (None: today's).
         fast: The compiled path.
         keep_memory: :func:`~rsretrieval.utils.cpu_memory.keep_freed_cpu_memory`, as ``index`` does.
+        processes: Processes encoding a batch each at the same time, the threads shared out among them,
+            as ``tools/dist_index.sh`` runs ``index`` (torchrun gives each process one thread by default).
     """
 
     name: str
@@ -119,12 +126,15 @@ class EncoderPath:
     rev: str | None = None
     fast: bool = False
     keep_memory: bool = True
+    processes: int = 1
 
     def argv(self) -> list[str]:
+        threads = max(1, torch.get_num_threads() // self.processes)
         return [
             *('--worker', self.model, self.precision, self.rev or '-'),
             *(['--worker-fast'] if self.fast else []),
             *(['--worker-keep-memory'] if self.keep_memory else []),
+            *(['--worker-threads', str(threads)] if self.processes > 1 else []),
         ]
 
 
@@ -139,38 +149,55 @@ def encoder_paths(args: argparse.Namespace, precision: str) -> list[EncoderPath]
     if not args.eager_only:
         paths.append(EncoderPath('today (compiled)', 'Gswin', precision, fast=True))
     paths.append(EncoderPath('eager', 'Swin', precision))
+    if args.processes > 1:
+        n = args.processes
+        paths.append(EncoderPath(f'today (eager), {n} processes', 'Gswin', precision, processes=n))
+        if not args.eager_only:
+            paths.append(EncoderPath(f'today (compiled), {n} processes', 'Gswin', precision, fast=True, processes=n))
     return paths
 
 
 class Worker:
-    """A process that holds one encoder and encodes one batch, timed, whenever asked."""
+    """The processes of one path; each holds the encoder and encodes one batch, timed, whenever asked."""
 
     def __init__(self, path: EncoderPath, args: argparse.Namespace) -> None:
         self.path = path
         argv = [sys.executable, __file__, *path.argv(), '--batch-size', str(args.batch_size)]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.ready = json.loads(self._ask(None))  # compile_s, compiled
+        self.procs = [
+            subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for _ in range(path.processes)
+        ]
+        ready = [json.loads(line) for line in self._ask(None)]
+        # processes compile at the same time: the path is ready when the slowest is
+        self.ready = dict(compile_s=max(r['compile_s'] for r in ready), compiled=all(r['compiled'] for r in ready))
 
-    def _ask(self, command: str | None) -> str:
+    def _ask(self, command: str | None) -> list[str]:
+        """Send ``command`` to every process at once, then read each one's answer."""
         if command is not None:
-            self.proc.stdin.write(command + '\n')
-            self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f'the worker of {self.path.name} ({self.path.precision}) ended: see its output above')
-        return line
+            for proc in self.procs:
+                proc.stdin.write(command + '\n')
+                proc.stdin.flush()
+        lines = [proc.stdout.readline() for proc in self.procs]
+        if not all(lines):
+            raise RuntimeError(f'a worker of {self.path.name} ({self.path.precision}) ended: see its output above')
+        return lines
 
     def time_batch(self) -> float:
-        return float(self._ask('run'))
+        """Seconds until every process has encoded its batch (they start together)."""
+        return max(float(line) for line in self._ask('run'))
 
     def embeddings(self, folder: str) -> torch.Tensor:
-        file = os.path.join(folder, f'{os.getpid()}-{self.proc.pid}.pt')
-        self._ask(f'save {file}')
+        """The first process's embeddings of the batch (all processes hold the same weights and batch)."""
+        file = os.path.join(folder, f'{os.getpid()}-{self.procs[0].pid}.pt')
+        self.procs[0].stdin.write(f'save {file}\n')
+        self.procs[0].stdin.flush()
+        self.procs[0].stdout.readline()
         return torch.load(file, weights_only=True)
 
     def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
+        for proc in self.procs:
+            proc.stdin.close()
+            proc.wait()
 
 
 def serve_worker(args: argparse.Namespace) -> None:
@@ -178,6 +205,8 @@ def serve_worker(args: argparse.Namespace) -> None:
     model, precision, rev = args.worker
     if args.worker_keep_memory:
         keep_freed_cpu_memory()
+    if args.worker_threads:
+        torch.set_num_threads(args.worker_threads)
     register_all_modules()
     head = _build(model)
     if rev != '-':
@@ -219,6 +248,7 @@ def encoder_rows(args: argparse.Namespace) -> list[dict]:
                 for worker, spent in zip(workers, seconds):
                     path = worker.path
                     row = dict(model=path.model, path=path.name, precision=precision, fast=path.fast)
+                    row['images'] = args.batch_size * path.processes
                     row.update(s=statistics.median(spent), **worker.ready)
                     if path.model == 'Gswin':
                         row['cos'] = F.cosine_similarity(worker.embeddings(folder), ref).min().item()
@@ -228,7 +258,7 @@ def encoder_rows(args: argparse.Namespace) -> list[dict]:
                     worker.close()
             print(f'# done: {precision}', file=sys.stderr, flush=True)
     for row in rows:
-        row['img_s'] = args.batch_size / row['s']
+        row['img_s'] = row['images'] / row['s']
     return rows
 
 
@@ -290,10 +320,9 @@ def _machine() -> str:
     model = next(
         (line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')), 'CPU'
     )
-    flags = ' '.join(f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16') if f in cpu_flags())
     return (
-        f'{model}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, flags: {flags}; '
-        f'ATen kernels {torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16(torch.device("cpu"))}; '
+        f'{model}, {os.cpu_count()} cores, {torch.get_num_threads()} threads; '
+        f'ATen kernels {torch.backends.cpu.get_cpu_capability()}; bf16: {cpu_bf16_support()[1]}; '
         f'torch {torch.__version__}'
     )
 
@@ -306,10 +335,14 @@ def main() -> None:
     parser.add_argument('--eager-only', action='store_true', help='skip the compiled path')
     parser.add_argument('--avx2', action='store_true', help='also run with ATEN_CPU_CAPABILITY=avx2')
     parser.add_argument('--blocks', action='store_true', help='also compare the blocks of one stage with Swin-T')
+    parser.add_argument(
+        '--processes', type=int, default=1, help="also time today's Gswin as this many processes, threads shared out"
+    )
     parser.add_argument('--cache-dir', help='inductor cache (default: a fresh one, so the compile time is cold)')
     parser.add_argument('--worker', nargs=3, metavar=('MODEL', 'PRECISION', 'REV'), help=argparse.SUPPRESS)
     parser.add_argument('--worker-fast', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--worker-keep-memory', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--worker-threads', type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         serve_worker(args)
