@@ -107,6 +107,7 @@ def evaluate(runner: Runner) -> dict:
 def main() -> None:
     args = parse_args()
     # the slow imports (torch, the models), after the arguments are known to be usable
+    import torch
     from mmengine.dist import is_main_process
     from mmengine.runner import Runner
 
@@ -114,6 +115,7 @@ def main() -> None:
         CheckpointError,
         ConfigError,
         finish_distributed,
+        keep_freed_cpu_memory,
         load_checkpoint_into_runner,
         load_config,
         quiet_runner,
@@ -134,6 +136,8 @@ def main() -> None:
     if args.rerank:
         reranker = dict(type=args.rerank, **args.rerank_options)
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, reranker=reranker)
+    if not torch.cuda.is_available():
+        keep_freed_cpu_memory()  # the test batches reuse the pages of the one before (docs/retrieval.md)
     with quiet_runner(cfg, enabled=not args.verbose):
         runner = Runner.from_cfg(cfg)
     # strict: a checkpoint that does not fit the config's model is an error (one line that
