@@ -171,13 +171,14 @@ class Worker:
         # processes compile at the same time: the path is ready when the slowest is
         self.ready = dict(compile_s=max(r['compile_s'] for r in ready), compiled=all(r['compiled'] for r in ready))
 
-    def _ask(self, command: str | None) -> list[str]:
-        """Send ``command`` to every process at once, then read each one's answer."""
+    def _ask(self, command: str | None, procs: list[subprocess.Popen] | None = None) -> list[str]:
+        """Send ``command`` to every process (or to ``procs``) at once, then read each one's answer."""
+        procs = self.procs if procs is None else procs
         if command is not None:
-            for proc in self.procs:
+            for proc in procs:
                 proc.stdin.write(command + '\n')
                 proc.stdin.flush()
-        lines = [proc.stdout.readline() for proc in self.procs]
+        lines = [proc.stdout.readline() for proc in procs]
         if not all(lines):
             raise RuntimeError(f'a worker of {self.path.name} ({self.path.precision}) ended: see its output above')
         return lines
@@ -189,9 +190,7 @@ class Worker:
     def embeddings(self, folder: str) -> torch.Tensor:
         """The first process's embeddings of the batch (all processes hold the same weights and batch)."""
         file = os.path.join(folder, f'{os.getpid()}-{self.procs[0].pid}.pt')
-        self.procs[0].stdin.write(f'save {file}\n')
-        self.procs[0].stdin.flush()
-        self.procs[0].stdout.readline()
+        self._ask(f'save {file}', self.procs[:1])
         return torch.load(file, weights_only=True)
 
     def close(self) -> None:

@@ -38,8 +38,8 @@ FAST_ENCODING_ENV = 'RSRETRIEVAL_FAST_ENCODING'
 
 #: ``fast='auto'`` compiles bf16 encoders for runs of at least this many images. Measured on a
 #: 2-core AMD EPYC (Zen 4) with paper-size Gswin (benchmarks/encode_speed.py, freed memory kept
-#: as ``index`` does): 79 s to compile, then 18.1 instead of 15.2 images/s, so the compile time
-#: is paid back after about 7,500 images.
+#: as ``index`` does), two runs: 66-67 s to compile, then 18.1-20.1 instead of 15.6-17.8 images/s,
+#: so the compile time was paid back after about 7,600 and 10,300 images (docs/retrieval.md).
 AUTO_MIN_IMAGES = 8000
 
 PRECISIONS = ('fp32', 'bf16', 'auto')
